@@ -1,0 +1,83 @@
+"""System checks: every setting problem with an id and a hint that says what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.contrib.auth import get_user_model
+from django.core import checks
+from django.core.exceptions import FieldDoesNotExist
+
+from .conf import SETTING_NAME, conf, setting_problems
+from .exceptions import ConfigurationError
+from .identifiers import identifier_source
+
+TAG = "pureclarity_gdpr"
+
+
+@checks.register(TAG)
+def check_settings(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    for problem in setting_problems():
+        level = checks.Error if problem.level == "error" else checks.Warning
+        messages.append(level(problem.msg, hint=problem.hint, id=problem.id))
+    return messages
+
+
+def _identifier_error(msg: str) -> checks.Error:
+    return checks.Error(
+        msg,
+        hint=f"Set {SETTING_NAME}['IDENTIFIERS'] to a list of user field names, "
+        "such as ['pk', 'email'], or to the dotted path of a function that takes a "
+        "user and returns its identifiers.",
+        id="pureclarity_gdpr.E005",
+    )
+
+
+@checks.register(TAG)
+def check_identifiers(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    setting = conf.identifiers
+    if setting is not None and not isinstance(setting, str | list | tuple):
+        return [_identifier_error(f"{SETTING_NAME}['IDENTIFIERS'] is {setting!r}.")]
+    if isinstance(setting, list | tuple) and (
+        not setting or not all(isinstance(name, str) and name for name in setting)
+    ):
+        return [
+            _identifier_error(
+                f"{SETTING_NAME}['IDENTIFIERS'] must list at least one field name."
+            )
+        ]
+
+    try:
+        source = identifier_source()
+    except ConfigurationError as err:
+        return [_identifier_error(str(err).replace(" (pureclarity_gdpr.E005)", ""))]
+    if callable(source):
+        return []
+
+    user_model = get_user_model()
+    missing = [name for name in source if not _is_user_attribute(user_model, name)]
+    if missing:
+        return [
+            _identifier_error(
+                f"{SETTING_NAME}['IDENTIFIERS'] names {', '.join(missing)}, which "
+                f"{user_model._meta.label} does not have."
+            )
+        ]
+    return []
+
+
+def _is_user_attribute(model: Any, name: str) -> bool:
+    if name == "pk":
+        return True
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return hasattr(model, name)
+    return True

@@ -1,0 +1,359 @@
+"""Recording forget requests and delivering them to PureClarity.
+
+Requests are written first (inside the caller's transaction) and delivered later,
+outside any transaction: a request is claimed with a conditional UPDATE, the HTTP
+calls run in a thread pool, and each outcome is written by the calling thread, so
+no database connection is shared across threads and SQLite's single writer is never
+contended by this app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import client
+from .conf import StoreView, conf
+from .exceptions import ConfigurationError, UnknownStoreView
+from .identifiers import clean, identifier_hashes, mask
+from .models import ForgetAttempt, ForgetRequest, Status
+
+logger = logging.getLogger(__name__)
+
+# How long a claimed request belongs to the process that claimed it. It must outlast
+# any single HTTP call, so a live worker never loses a request it is still sending.
+LEASE = timedelta(minutes=5)
+
+
+@dataclass
+class Recorded:
+    """What recording a set of identifiers did, request by request."""
+
+    created: list[ForgetRequest] = field(default_factory=list)
+    already_open: list[ForgetRequest] = field(default_factory=list)
+    already_forgotten: list[ForgetRequest] = field(default_factory=list)
+
+    @property
+    def to_deliver(self) -> list[int]:
+        return [r.pk for r in [*self.created, *self.already_open] if r.pk is not None]
+
+
+@dataclass
+class Delivered:
+    """What one delivery run did."""
+
+    succeeded: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    deferred: list[int] = field(default_factory=list)
+
+    def merge(self, other: Delivered) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.deferred += other.deferred
+
+
+def _store_view_names(store_views: Iterable[str] | None) -> list[str]:
+    names = conf.store_view_names
+    if store_views is None:
+        return names
+
+    chosen = list(dict.fromkeys(store_views))
+    unknown = [name for name in chosen if name not in names]
+    if unknown:
+        raise UnknownStoreView(
+            f"Store view {unknown[0]!r} is not configured; the configured store views "
+            f"are: {', '.join(names)}."
+        )
+    return chosen
+
+
+def record(
+    identifiers: Iterable[str],
+    *,
+    source: str,
+    store_views: Iterable[str] | None = None,
+    requested_by: Any = None,
+    force: bool = False,
+) -> Recorded:
+    """Write one pending forget request per identifier and store view.
+
+    Every identifier is validated before anything is written, so bad input raises
+    InvalidIdentifier and leaves no request behind. An identifier that already has
+    an open request in a store view reuses it; one already forgotten there is
+    reported and not sent again unless ``force`` is set.
+    """
+    cleaned = list(dict.fromkeys(clean(identifier) for identifier in identifiers))
+    names = _store_view_names(store_views)
+    result = Recorded()
+    if not cleaned:
+        return result
+
+    with transaction.atomic():
+        for identifier in cleaned:
+            hashes = identifier_hashes(identifier)
+            for name in names:
+                _record_one(identifier, hashes, name, source, requested_by, force, result)
+    return result
+
+
+def _record_one(
+    identifier: str,
+    hashes: list[str],
+    store_view: str,
+    source: str,
+    requested_by: Any,
+    force: bool,
+    result: Recorded,
+) -> None:
+    open_keys = [ForgetRequest.make_open_key(store_view, h) for h in hashes]
+    existing = ForgetRequest.objects.filter(open_key__in=open_keys).first()
+    if existing is not None:
+        if existing.status == Status.FAILED:
+            ForgetRequest.objects.filter(pk=existing.pk, status=Status.FAILED).update(
+                status=Status.PENDING, next_attempt_at=None, identifier=identifier
+            )
+        result.already_open.append(existing)
+        return
+
+    if not force:
+        done = ForgetRequest.objects.filter(
+            identifier_hash__in=hashes,
+            store_view=store_view,
+            status=Status.SUCCEEDED,
+        ).first()
+        if done is not None:
+            result.already_forgotten.append(done)
+            return
+
+    result.created.append(
+        ForgetRequest.objects.create(
+            identifier=identifier,
+            identifier_hash=hashes[0],
+            identifier_hint=mask(identifier),
+            store_view=store_view,
+            source=source,
+            requested_by=requested_by,
+            open_key=ForgetRequest.make_open_key(store_view, hashes[0]),
+        )
+    )
+
+
+def record_needs_attention(
+    *, store_views: Iterable[str] | None, source: str, reason: str
+) -> list[ForgetRequest]:
+    """Record that someone could not be forgotten automatically, and why."""
+    requests = [
+        ForgetRequest.objects.create(
+            store_view=name,
+            source=source,
+            status=Status.NEEDS_ATTENTION,
+            last_error=reason,
+        )
+        for name in _store_view_names(store_views)
+    ]
+    logger.warning("A forget request needs attention: %s", reason)
+    return requests
+
+
+def retry(ids: Iterable[int]) -> list[int]:
+    """Put failed requests back in the queue; returns the ids that were failed."""
+    ids = list(
+        ForgetRequest.objects.filter(pk__in=list(ids), status=Status.FAILED).values_list(
+            "pk", flat=True
+        )
+    )
+    ForgetRequest.objects.filter(pk__in=ids, status=Status.FAILED).update(
+        status=Status.PENDING, next_attempt_at=None
+    )
+    return ids
+
+
+def _claim(ids: Sequence[int] | None, limit: int | None) -> list[ForgetRequest]:
+    """Take requests that are due (or whose lease ran out) for this process."""
+    now = timezone.now()
+    due = Q(status=Status.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+    abandoned = Q(status=Status.SENDING, lease_expires_at__lt=now)
+    candidates = ForgetRequest.objects.filter(due | abandoned)
+    if ids is not None:
+        candidates = candidates.filter(pk__in=list(ids))
+    candidate_ids = list(
+        candidates.order_by("created_at", "id").values_list("pk", flat=True)[:limit]
+    )
+    if not candidate_ids:
+        return []
+
+    # The conditional UPDATE re-checks the status, so of two processes racing for
+    # the same request only one can win it.
+    token = uuid.uuid4().hex
+    ForgetRequest.objects.filter(due | abandoned, pk__in=candidate_ids).update(
+        status=Status.SENDING,
+        claim_token=token,
+        lease_expires_at=now + LEASE,
+    )
+    return list(ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING))
+
+
+def _release(request: ForgetRequest) -> None:
+    ForgetRequest.objects.filter(
+        pk=request.pk, claim_token=request.claim_token, status=Status.SENDING
+    ).update(status=Status.PENDING, lease_expires_at=None, claim_token="")
+
+
+def _finish(request: ForgetRequest, answer: client.Answer, started_at: Any) -> bool:
+    """Write the outcome of one attempt; returns whether the request succeeded."""
+    now = timezone.now()
+    changes: dict[str, Any] = {
+        "attempts": request.attempts + 1,
+        "sent_at": started_at,
+        "last_status_code": answer.status_code,
+        "lease_expires_at": None,
+        "claim_token": "",
+    }
+    if answer.succeeded:
+        # The plain identifier goes in the same write that records the success.
+        changes.update(
+            status=Status.SUCCEEDED,
+            acknowledged_at=now,
+            identifier="",
+            open_key=None,
+            last_error="",
+        )
+    else:
+        changes.update(status=Status.FAILED, last_error=answer.error)
+
+    with transaction.atomic():
+        ForgetRequest.objects.filter(pk=request.pk, claim_token=request.claim_token).update(
+            **changes
+        )
+        ForgetAttempt.objects.create(
+            request_id=request.pk,
+            started_at=started_at,
+            duration_ms=round(answer.duration * 1000),
+            status_code=answer.status_code,
+            succeeded=answer.succeeded,
+            error=answer.error,
+            excerpt=answer.excerpt,
+        )
+
+    if answer.succeeded:
+        logger.info(
+            "Forget request %s for %s delivered to store view %r",
+            request.pk,
+            request.identifier_hint,
+            request.store_view,
+        )
+    else:
+        logger.warning(
+            "Forget request %s for %s in store view %r failed: %s",
+            request.pk,
+            request.identifier_hint,
+            request.store_view,
+            answer.error,
+        )
+    return answer.succeeded
+
+
+def _fail_unsendable(request: ForgetRequest, reason: str) -> None:
+    ForgetRequest.objects.filter(pk=request.pk, claim_token=request.claim_token).update(
+        status=Status.FAILED, last_error=reason, lease_expires_at=None, claim_token=""
+    )
+    logger.error("Forget request %s cannot be sent: %s", request.pk, reason)
+
+
+def deliver(
+    ids: Sequence[int] | None = None,
+    *,
+    limit: int | None = None,
+    budget: float | None = None,
+) -> Delivered:
+    """Send due requests (all, or those of ``ids``) and record each outcome.
+
+    Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, requests
+    not yet started when it runs out are put back as pending for a later run.
+    """
+    result = Delivered()
+    claimed = _claim(ids, limit)
+    if not claimed:
+        return result
+
+    try:
+        store_views = conf.store_views
+    except ConfigurationError as err:
+        for request in claimed:
+            _fail_unsendable(request, str(err))
+        result.failed += [r.pk for r in claimed]
+        return result
+
+    deadline = None if budget is None else time.monotonic() + budget
+    with ThreadPoolExecutor(
+        max_workers=min(conf.max_in_flight, len(claimed)),
+        thread_name_prefix="pureclarity-forget",
+    ) as pool:
+        _run(pool, claimed, store_views, deadline, result)
+    return result
+
+
+def _timeout(deadline: float | None) -> tuple[float, float]:
+    connect, read = conf.timeout
+    if deadline is None:
+        return connect, read
+    left = max(deadline - time.monotonic(), 0.1)
+    return min(connect, left), min(read, left)
+
+
+def _run(
+    pool: ThreadPoolExecutor,
+    claimed: list[ForgetRequest],
+    store_views: dict[str, StoreView],
+    deadline: float | None,
+    result: Delivered,
+) -> None:
+    waiting = list(claimed)
+    running: dict[Future[client.Answer], tuple[ForgetRequest, Any]] = {}
+    slots = conf.max_in_flight
+
+    while waiting or running:
+        out_of_time = deadline is not None and time.monotonic() >= deadline
+        while waiting and len(running) < slots and not out_of_time:
+            request = waiting.pop(0)
+            store_view = store_views.get(request.store_view)
+            if store_view is None:
+                _fail_unsendable(
+                    request,
+                    f"Store view {request.store_view!r} is no longer configured in "
+                    "PURECLARITY_GDPR; add it back or cancel the request.",
+                )
+                result.failed.append(request.pk)
+                continue
+            future = pool.submit(
+                client.send_forget, store_view, request.identifier, _timeout(deadline)
+            )
+            running[future] = (request, timezone.now())
+
+        if out_of_time:
+            for request in waiting:
+                _release(request)
+            result.deferred += [r.pk for r in waiting]
+            waiting = []
+        if not running:
+            continue
+
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            request, started_at = running.pop(future)
+            if _finish(request, future.result(), started_at):
+                result.succeeded.append(request.pk)
+            else:
+                result.failed.append(request.pk)

@@ -1,0 +1,58 @@
+"""Shared fixtures: a local PureClarity on loopback, and settings pointing at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from pureclarity_gdpr.testing import LocalPureClarity
+
+ACCESS_KEY = "AK-TEST"
+SECRET_KEY = "SK-FAKE-0000"
+
+
+def gdpr_settings(server: LocalPureClarity, **extra: Any) -> dict[str, Any]:
+    """A PURECLARITY_GDPR dict with one store view served by ``server``."""
+    return {
+        "ACCESS_KEY": ACCESS_KEY,
+        "SECRET_KEY": SECRET_KEY,
+        "BASE_URL": server.url,
+        "CONNECT_TIMEOUT": 1.0,
+        "READ_TIMEOUT": 1.0,
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def _server() -> Iterator[LocalPureClarity]:
+    with LocalPureClarity() as server:
+        yield server
+
+
+@pytest.fixture
+def pureclarity(_server: LocalPureClarity) -> Iterator[LocalPureClarity]:
+    """The local PureClarity, reset, with PURECLARITY_GDPR pointing at it."""
+    _server.reset()
+    _server.latency = 0.0
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(_server)):
+        yield _server
+    _server.release()
+
+
+@pytest.fixture
+def two_store_views(pureclarity: LocalPureClarity) -> Iterator[LocalPureClarity]:
+    """Store views 'uk' and 'us', both served by the local PureClarity."""
+    views = {
+        name: {
+            "ACCESS_KEY": f"AK-{name.upper()}",
+            "SECRET_KEY": SECRET_KEY,
+            "BASE_URL": pureclarity.url,
+        }
+        for name in ("uk", "us")
+    }
+    config = {"STORE_VIEWS": views, "CONNECT_TIMEOUT": 1.0, "READ_TIMEOUT": 1.0}
+    with override_settings(PURECLARITY_GDPR=config):
+        yield pureclarity
