@@ -51,7 +51,6 @@ def session() -> requests.Session:
         current = requests.Session()
         # Environment proxies and .netrc must not decide where the secret key goes.
         current.trust_env = False
-        current.max_redirects = 0
         current.headers["User-Agent"] = USER_AGENT
         _local.session = current
     return current

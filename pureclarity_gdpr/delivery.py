@@ -64,6 +64,12 @@ class Delivered:
 
 def _store_view_names(store_views: Iterable[str] | None) -> list[str]:
     names = conf.store_view_names
+    if not names:
+        # Recording nothing would lose the erasure without a trace.
+        raise ConfigurationError(
+            "No PureClarity store view is configured, so nobody can be forgotten: "
+            "set PURECLARITY_GDPR (pureclarity_gdpr.E001)."
+        )
     if store_views is None:
         return names
 
@@ -280,8 +286,9 @@ def deliver(
 ) -> Delivered:
     """Send due requests (all, or those of ``ids``) and record each outcome.
 
-    Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, requests
-    not yet started when it runs out are put back as pending for a later run.
+    Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, no call is
+    started once it has run out: the requests left are put back as pending for a
+    later run, and calls in flight finish within their own timeouts.
     """
     result = Delivered()
     claimed = _claim(ids, limit)
@@ -303,14 +310,6 @@ def deliver(
     ) as pool:
         _run(pool, claimed, store_views, deadline, result)
     return result
-
-
-def _timeout(deadline: float | None) -> tuple[float, float]:
-    connect, read = conf.timeout
-    if deadline is None:
-        return connect, read
-    left = max(deadline - time.monotonic(), 0.1)
-    return min(connect, left), min(read, left)
 
 
 def _run(
@@ -338,7 +337,7 @@ def _run(
                 result.failed.append(request.pk)
                 continue
             future = pool.submit(
-                client.send_forget, store_view, request.identifier, _timeout(deadline)
+                client.send_forget, store_view, request.identifier, conf.timeout
             )
             running[future] = (request, timezone.now())
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
@@ -13,7 +15,13 @@ from pureclarity_gdpr.testing import LocalPureClarity
 
 from .conftest import gdpr_settings
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        os.environ.get("PURECLARITY_TEST_USER_MODEL") == "custom",
+        reason="written for django.contrib.auth's User",
+    ),
+]
 
 User = get_user_model()
 

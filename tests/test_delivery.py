@@ -1,0 +1,259 @@
+"""What PureClarity's answers make of a forget request."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core import serializers
+
+from pureclarity_gdpr import delivery
+from pureclarity_gdpr.client import USER_AGENT
+from pureclarity_gdpr.exceptions import InvalidIdentifier, UnknownStoreView
+from pureclarity_gdpr.models import ForgetAttempt, ForgetRequest, Source, Status
+from pureclarity_gdpr.testing import LocalPureClarity
+
+from .conftest import ACCESS_KEY, SECRET_KEY
+
+pytestmark = pytest.mark.django_db
+
+
+def forget(*identifiers: str) -> list[ForgetRequest]:
+    recorded = delivery.record(identifiers, source=Source.API)
+    delivery.deliver(recorded.to_deliver)
+    return list(ForgetRequest.objects.order_by("id"))
+
+
+def test_the_call_sends_exactly_the_three_fields(pureclarity: LocalPureClarity) -> None:
+    forget("ben@example.test")
+
+    (sent,) = pureclarity.received
+    assert sent.method == "POST"
+    assert sent.path == "/api/user/forget"
+    assert sent.json == {
+        "AccessKey": ACCESS_KEY,
+        "SecretKey": SECRET_KEY,
+        "Identifier": "ben@example.test",
+    }
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.headers["user-agent"] == USER_AGENT
+    assert USER_AGENT.startswith("pureclarity-gdpr/")
+
+
+def test_success_is_recorded_with_its_attempt(pureclarity: LocalPureClarity) -> None:
+    (request,) = forget("ben@example.test")
+
+    assert request.status == Status.SUCCEEDED
+    assert request.acknowledged_at is not None
+    assert request.attempts == 1
+    assert request.last_status_code == 200
+    (attempt,) = ForgetAttempt.objects.all()
+    assert attempt.succeeded
+    assert attempt.excerpt == "The request was submitted successfully"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "succeeded"),
+    [
+        (200, "OK", True),
+        (200, "", True),
+        (200, "<html><body>Welcome</body></html>", True),
+        (201, "Created", False),
+        (204, "", False),
+        (400, "Invalid AccessKey", False),
+    ],
+)
+def test_only_a_200_is_success(
+    pureclarity: LocalPureClarity, status: int, body: str, succeeded: bool
+) -> None:
+    pureclarity.reply(status=status, body=body)
+
+    (request,) = forget("ben@example.test")
+
+    assert (request.status == Status.SUCCEEDED) is succeeded
+    assert request.last_status_code == status
+    if not succeeded:
+        assert request.last_error.startswith(f"PureClarity answered {status}")
+        assert request.attempt_log.get().excerpt == body
+
+
+def test_forbidden_says_to_check_the_keys(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=403, body="Account not found")
+
+    (request,) = forget("ben@example.test")
+
+    assert request.status == Status.FAILED
+    assert "check the access key and secret key of store view 'default'" in (
+        request.last_error
+    )
+
+
+def test_a_redirect_is_never_followed(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=302, redirect_to="/elsewhere")
+
+    (request,) = forget("ben@example.test")
+
+    assert request.status == Status.FAILED
+    assert request.last_status_code == 302
+    assert "redirect" in request.last_error
+    assert [r.path for r in pureclarity.received] == ["/api/user/forget"]
+
+
+def test_a_huge_answer_is_not_kept(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=500, body="x" * 2_000_000)
+
+    (request,) = forget("ben@example.test")
+
+    assert request.status == Status.FAILED
+    assert len(request.attempt_log.get().excerpt) <= 200
+
+
+def test_an_answer_echoing_the_request_is_scrubbed(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(
+        status=400, body=f"Bad request for ben@example.test with key {SECRET_KEY}"
+    )
+
+    (request,) = forget("ben@example.test")
+
+    excerpt = request.attempt_log.get().excerpt
+    assert SECRET_KEY not in excerpt
+    assert "ben@example.test" not in excerpt
+    assert "[redacted]" in excerpt
+
+
+def test_refused_connection_is_a_failure(pureclarity: LocalPureClarity) -> None:
+    from django.test import override_settings
+
+    from .conftest import gdpr_settings
+
+    settings = gdpr_settings(pureclarity, BASE_URL="http://127.0.0.1:9")
+    with override_settings(PURECLARITY_GDPR=settings):
+        (request,) = forget("ben@example.test")
+
+    assert request.status == Status.FAILED
+    assert request.last_status_code is None
+    assert "connection" in request.last_error
+
+
+def test_retry_delivers_a_failed_request(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=503, times=1)
+    (request,) = forget("ben@example.test")
+    assert request.status == Status.FAILED
+
+    delivery.deliver(delivery.retry([request.pk]))
+
+    request.refresh_from_db()
+    assert request.status == Status.SUCCEEDED
+    assert request.attempts == 2
+    assert pureclarity.identifiers == ["ben@example.test", "ben@example.test"]
+
+
+def test_bad_identifier_writes_nothing(pureclarity: LocalPureClarity) -> None:
+    with pytest.raises(InvalidIdentifier, match="empty"):
+        delivery.record(["ok@example.test", "  "], source=Source.API)
+
+    assert ForgetRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("identifier", "message"),
+    [("a" * 256, "256 characters"), ("bell\x07@example.test", "control"), (42, "text")],
+)
+def test_identifiers_are_validated(
+    pureclarity: LocalPureClarity, identifier: object, message: str
+) -> None:
+    with pytest.raises(InvalidIdentifier, match=message):
+        delivery.record([identifier], source=Source.API)  # type: ignore[list-item]
+
+
+def test_unknown_store_view_is_refused(two_store_views: LocalPureClarity) -> None:
+    with pytest.raises(UnknownStoreView, match="'uk', 'us'|uk, us"):
+        delivery.record(["ben@example.test"], source=Source.API, store_views=["fr"])
+
+    assert ForgetRequest.objects.count() == 0
+
+
+def test_identifier_is_stripped(pureclarity: LocalPureClarity) -> None:
+    forget("  ben@example.test\n")
+
+    assert pureclarity.identifiers == ["ben@example.test"]
+
+
+def test_an_open_request_is_not_duplicated(pureclarity: LocalPureClarity) -> None:
+    first = delivery.record(["ben@example.test"], source=Source.API)
+    second = delivery.record(["ben@example.test"], source=Source.COMMAND)
+
+    assert len(first.created) == 1
+    assert second.created == []
+    assert second.to_deliver == first.to_deliver
+    assert ForgetRequest.objects.count() == 1
+
+
+def test_already_forgotten_is_not_sent_again(pureclarity: LocalPureClarity) -> None:
+    forget("ben@example.test")
+
+    again = delivery.record(["ben@example.test"], source=Source.API)
+    forced = delivery.record(["ben@example.test"], source=Source.API, force=True)
+
+    assert len(again.already_forgotten) == 1
+    assert again.to_deliver == []
+    assert len(forced.created) == 1
+
+
+def test_parallel_delivery_of_many(pureclarity: LocalPureClarity) -> None:
+    identifiers = [f"user{n}@example.test" for n in range(20)]
+
+    requests = forget(*identifiers)
+
+    assert {r.status for r in requests} == {Status.SUCCEEDED}
+    assert sorted(pureclarity.identifiers) == sorted(identifiers)
+
+
+def test_budget_leaves_the_rest_pending(pureclarity: LocalPureClarity) -> None:
+    from django.test import override_settings
+
+    from .conftest import gdpr_settings
+
+    pureclarity.latency = 0.3
+    recorded = delivery.record(
+        [f"user{n}@example.test" for n in range(6)], source=Source.API
+    )
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=2)):
+        result = delivery.deliver(recorded.to_deliver, budget=0.2)
+
+    assert len(result.succeeded) == 2
+    assert len(result.deferred) == 4
+    assert ForgetRequest.objects.filter(status=Status.PENDING).count() == 4
+
+
+def test_secret_never_reaches_logs_or_rows(
+    pureclarity: LocalPureClarity, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    pureclarity.reply(status=401, times=1)
+    forget("ben@example.test")
+    from django.test import override_settings
+
+    from .conftest import gdpr_settings
+
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, BASE_URL="http://127.0.0.1:9")
+    ):
+        forget("ann@example.test")
+
+    dump = serializers.serialize("json", [*ForgetRequest.objects.all(),
+                                          *ForgetAttempt.objects.all()])
+    assert SECRET_KEY not in caplog.text
+    assert SECRET_KEY not in dump
+    assert "ben@example.test" not in caplog.text
+
+
+def test_no_store_view_refuses_to_record(pureclarity: LocalPureClarity) -> None:
+    from django.test import override_settings
+
+    with override_settings(PURECLARITY_GDPR={}), pytest.raises(Exception, match="E001"):
+        delivery.record(["ben@example.test"], source=Source.API)
+
+    assert ForgetRequest.objects.count() == 0
