@@ -12,6 +12,7 @@ import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -37,10 +38,30 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 20.0,
     "MAX_IN_FLIGHT": 8,
     "IMMEDIATE_BUDGET": 5.0,
+    "MAX_ATTEMPTS": 10,
+    "RETRY_DELAY": 60,
+    "RETRY_MAX_DELAY": 6 * 3600,
+    "MAX_AGE": 7 * 24 * 3600,
+    "LEASE": 300,
+    "PAUSE": 3600,
     "HASH_KEY": None,
     "HASH_KEY_FALLBACKS": None,
 }
 KNOWN_KEYS = STORE_VIEW_KEYS | set(DEFAULTS)
+SECONDS_KEYS = (
+    "CONNECT_TIMEOUT",
+    "READ_TIMEOUT",
+    "IMMEDIATE_BUDGET",
+    "RETRY_DELAY",
+    "RETRY_MAX_DELAY",
+    "MAX_AGE",
+    "LEASE",
+    "PAUSE",
+)
+COUNT_KEYS = {
+    "MAX_IN_FLIGHT": "how many requests may be in flight at once",
+    "MAX_ATTEMPTS": "how many times a request is tried before it fails for good",
+}
 
 
 @dataclass(frozen=True)
@@ -124,9 +145,9 @@ def _store_view_problems(where: str, values: Mapping[str, Any]) -> Iterator[Prob
             yield Problem(
                 "pureclarity_gdpr.E002",
                 f"{where}['{key}'] is missing or empty.",
-                f"Set {where}['{key}'] to the store view's {key.lower().replace('_', ' ')}"
-                " from the PureClarity admin console (read it from the environment, "
-                "not from source code).",
+                f"Set {where}['{key}'] to the store view's "
+                f"{key.lower().replace('_', ' ')} from the PureClarity admin console "
+                "(read it from the environment, not from source code).",
             )
 
     unknown = sorted(set(values) - STORE_VIEW_KEYS)
@@ -162,7 +183,8 @@ def _store_view_specs() -> tuple[dict[str, Mapping[str, Any]], list[Problem]]:
         problems.append(
             Problem(
                 "pureclarity_gdpr.E006",
-                f"{SETTING_NAME} sets both STORE_VIEWS and {', '.join(sorted(shorthand))}.",
+                f"{SETTING_NAME} sets both STORE_VIEWS and "
+                f"{', '.join(sorted(shorthand))}.",
                 "Use ACCESS_KEY, SECRET_KEY and REGION for a single store view, or "
                 "STORE_VIEWS for several, not both.",
             )
@@ -210,7 +232,8 @@ def _store_view_specs() -> tuple[dict[str, Mapping[str, Any]], list[Problem]]:
                 Problem(
                     "pureclarity_gdpr.E002",
                     f"{SETTING_NAME}['STORE_VIEWS'][{name!r}] is not a dict.",
-                    "Give each store view a dict with ACCESS_KEY, SECRET_KEY and REGION.",
+                    "Give each store view a dict with ACCESS_KEY, SECRET_KEY and "
+                    "REGION.",
                 )
             )
         else:
@@ -226,24 +249,25 @@ def _where(name: str) -> str:
 
 def _number_problems() -> Iterator[Problem]:
     raw = _raw()
-    for key in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "IMMEDIATE_BUDGET"):
+    for key in SECONDS_KEYS:
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
             yield Problem(
                 "pureclarity_gdpr.E008",
                 f"{SETTING_NAME}['{key}'] is {value!r}; it must be a positive number "
                 "of seconds.",
-                f"Set {key} to a number of seconds such as {DEFAULTS[key]}, or remove it.",
+                f"Set {key} to a number of seconds such as {DEFAULTS[key]}, or "
+                "remove it.",
             )
-    in_flight = raw.get("MAX_IN_FLIGHT", DEFAULTS["MAX_IN_FLIGHT"])
-    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-        yield Problem(
-            "pureclarity_gdpr.E008",
-            f"{SETTING_NAME}['MAX_IN_FLIGHT'] is {in_flight!r}; it must be a whole "
-            "number of at least 1.",
-            "Set MAX_IN_FLIGHT to how many requests may be in flight at once, such "
-            "as 8.",
-        )
+    for key, meaning in COUNT_KEYS.items():
+        value = raw.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            yield Problem(
+                "pureclarity_gdpr.E008",
+                f"{SETTING_NAME}['{key}'] is {value!r}; it must be a whole number of "
+                "at least 1.",
+                f"Set {key} to {meaning}, such as {DEFAULTS[key]}, or remove it.",
+            )
     mode = raw.get("DELIVERY", DEFAULTS["DELIVERY"])
     if mode not in DELIVERY_MODES:
         yield Problem(
@@ -354,6 +378,38 @@ class Settings:
         return float(self._get("IMMEDIATE_BUDGET"))
 
     @property
+    def max_attempts(self) -> int:
+        return int(self._get("MAX_ATTEMPTS"))
+
+    @property
+    def retry_delay(self) -> timedelta:
+        """The wait after the first transient failure; it doubles with each one."""
+        return timedelta(seconds=self._get("RETRY_DELAY"))
+
+    @property
+    def retry_max_delay(self) -> timedelta:
+        return timedelta(seconds=self._get("RETRY_MAX_DELAY"))
+
+    @property
+    def max_age(self) -> timedelta:
+        """How long after its creation a request is still retried automatically."""
+        return timedelta(seconds=self._get("MAX_AGE"))
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claimed request belongs to the worker that claimed it."""
+        connect, read = self.timeout
+        return max(
+            timedelta(seconds=self._get("LEASE")),
+            timedelta(seconds=2 * (connect + read)),
+        )
+
+    @property
+    def pause(self) -> timedelta:
+        """How long a store view waits after PureClarity refuses its keys."""
+        return timedelta(seconds=self._get("PAUSE"))
+
+    @property
     def hash_keys(self) -> list[bytes]:
         """The identifier hash key first, then the fallbacks still accepted."""
         key = self._get("HASH_KEY")
@@ -375,7 +431,9 @@ def _as_bytes(key: str | bytes) -> bytes:
 def _derived_key(secret: str | bytes) -> bytes:
     # A key of its own, so an identifier hash reveals nothing about SECRET_KEY and
     # no other part of Django computes the same values.
-    return hashlib.sha256(b"pureclarity_gdpr.identifier-hash:" + _as_bytes(secret)).digest()
+    return hashlib.sha256(
+        b"pureclarity_gdpr.identifier-hash:" + _as_bytes(secret)
+    ).digest()
 
 
 conf = Settings()

@@ -10,15 +10,16 @@ contended by this app.
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -26,13 +27,13 @@ from . import client
 from .conf import StoreView, conf
 from .exceptions import ConfigurationError, UnknownStoreView
 from .identifiers import clean, identifier_hashes, mask
-from .models import ForgetAttempt, ForgetRequest, Status
+from .models import ForgetAttempt, ForgetRequest, Status, StoreViewPause
 
 logger = logging.getLogger(__name__)
 
-# How long a claimed request belongs to the process that claimed it. It must outlast
-# any single HTTP call, so a live worker never loses a request it is still sending.
-LEASE = timedelta(minutes=5)
+# The time as delivery sees it; tests replace it to step through backoff without
+# sleeping.
+clock: Callable[[], datetime] = timezone.now
 
 
 @dataclass
@@ -108,7 +109,9 @@ def record(
         for identifier in cleaned:
             hashes = identifier_hashes(identifier)
             for name in names:
-                _record_one(identifier, hashes, name, source, requested_by, force, result)
+                _record_one(
+                    identifier, hashes, name, source, requested_by, force, result
+                )
     return result
 
 
@@ -172,42 +175,54 @@ def record_needs_attention(
 
 
 def retry(ids: Iterable[int]) -> list[int]:
-    """Put failed requests back in the queue; returns the ids that were failed."""
-    ids = list(
-        ForgetRequest.objects.filter(pk__in=list(ids), status=Status.FAILED).values_list(
-            "pk", flat=True
-        )
+    """Make failed requests, and pending ones waiting for a retry, due now.
+
+    Returns the ids that were put back; others (succeeded, cancelled, in flight)
+    are left as they are.
+    """
+    retryable = Q(status=Status.FAILED) | Q(
+        status=Status.PENDING, next_attempt_at__isnull=False
     )
-    ForgetRequest.objects.filter(pk__in=ids, status=Status.FAILED).update(
+    chosen = ForgetRequest.objects.filter(retryable, pk__in=list(ids))
+    put_back = list(chosen.values_list("pk", flat=True))
+    ForgetRequest.objects.filter(retryable, pk__in=put_back).update(
         status=Status.PENDING, next_attempt_at=None
     )
-    return ids
+    return put_back
 
 
-def _claim(ids: Sequence[int] | None, limit: int | None) -> list[ForgetRequest]:
+def _claim(
+    ids: Sequence[int] | None, limit: int | None, now: datetime
+) -> list[ForgetRequest]:
     """Take requests that are due (or whose lease ran out) for this process."""
-    now = timezone.now()
     due = Q(status=Status.PENDING) & (
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
     )
     abandoned = Q(status=Status.SENDING, lease_expires_at__lt=now)
-    candidates = ForgetRequest.objects.filter(due | abandoned)
+    paused = StoreViewPause.objects.filter(paused_until__gt=now).values("store_view")
+    candidates = ForgetRequest.objects.filter(due | abandoned).exclude(
+        store_view__in=paused
+    )
     if ids is not None:
         candidates = candidates.filter(pk__in=list(ids))
-    candidate_ids = list(
-        candidates.order_by("created_at", "id").values_list("pk", flat=True)[:limit]
-    )
-    if not candidate_ids:
-        return []
-
-    # The conditional UPDATE re-checks the status, so of two processes racing for
-    # the same request only one can win it.
     token = uuid.uuid4().hex
-    ForgetRequest.objects.filter(due | abandoned, pk__in=candidate_ids).update(
-        status=Status.SENDING,
-        claim_token=token,
-        lease_expires_at=now + LEASE,
-    )
+
+    with transaction.atomic():
+        candidates = candidates.order_by("next_attempt_at", "created_at", "id")
+        if connection.features.has_select_for_update_skip_locked:
+            # Rows another worker is claiming are skipped, not waited for.
+            candidates = candidates.select_for_update(skip_locked=True)
+        candidate_ids = list(candidates.values_list("pk", flat=True)[:limit])
+        if not candidate_ids:
+            return []
+
+        # The conditional UPDATE re-checks the status, so where no row locks are
+        # taken (SQLite) two processes still cannot both win the same request.
+        ForgetRequest.objects.filter(due | abandoned, pk__in=candidate_ids).update(
+            status=Status.SENDING,
+            claim_token=token,
+            lease_expires_at=now + conf.lease,
+        )
     return list(ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING))
 
 
@@ -217,32 +232,87 @@ def _release(request: ForgetRequest) -> None:
     ).update(status=Status.PENDING, lease_expires_at=None, claim_token="")
 
 
-def _finish(request: ForgetRequest, answer: client.Answer, started_at: Any) -> bool:
-    """Write the outcome of one attempt; returns whether the request succeeded."""
-    now = timezone.now()
-    changes: dict[str, Any] = {
-        "attempts": request.attempts + 1,
-        "sent_at": started_at,
-        "last_status_code": answer.status_code,
-        "lease_expires_at": None,
-        "claim_token": "",
-    }
+def _backoff(attempts: int, retry_after: float | None) -> timedelta:
+    """Exponential backoff with jitter, never sooner than PureClarity asked."""
+    delay = min(conf.retry_delay * 2 ** (attempts - 1), conf.retry_max_delay)
+    # Half fixed, half random: workers that failed together do not retry together.
+    delay = delay / 2 + delay / 2 * random.random()  # noqa: S311
+    if retry_after is not None:
+        delay = max(delay, timedelta(seconds=retry_after))
+    return delay
+
+
+def _pause(store_view: str, reason: str, now: datetime) -> datetime:
+    until = now + conf.pause
+    StoreViewPause.objects.update_or_create(
+        store_view=store_view,
+        defaults={"reason": reason, "paused_at": now, "paused_until": until},
+    )
+    logger.error(
+        "Deliveries to store view %r are paused until %s: %s",
+        store_view,
+        until.isoformat(timespec="seconds"),
+        reason,
+    )
+    return until
+
+
+def _outcome(
+    request: ForgetRequest, answer: client.Answer, now: datetime
+) -> dict[str, Any]:
+    """The fields that record what an answer means for the request."""
+    attempts = request.attempts + 1
     if answer.succeeded:
         # The plain identifier goes in the same write that records the success.
-        changes.update(
-            status=Status.SUCCEEDED,
-            acknowledged_at=now,
-            identifier="",
-            open_key=None,
-            last_error="",
-        )
-    else:
-        changes.update(status=Status.FAILED, last_error=answer.error)
+        return {
+            "status": Status.SUCCEEDED,
+            "acknowledged_at": now,
+            "identifier": "",
+            "open_key": None,
+            "last_error": "",
+            "next_attempt_at": None,
+        }
+
+    if answer.status_code in (401, 403):
+        until = _pause(request.store_view, answer.error, now)
+        return {
+            "status": Status.PENDING,
+            "next_attempt_at": until,
+            "last_error": f"{answer.error} Deliveries to this store view are paused.",
+        }
+
+    too_old = now - request.created_at >= conf.max_age
+    if answer.transient and attempts < conf.max_attempts and not too_old:
+        return {
+            "status": Status.PENDING,
+            "next_attempt_at": now + _backoff(attempts, answer.retry_after),
+            "last_error": answer.error,
+        }
+
+    error = answer.error
+    if answer.transient:
+        error = f"{error} Gave up after {attempts} attempts."
+    return {"status": Status.FAILED, "next_attempt_at": None, "last_error": error}
+
+
+def _finish(
+    request: ForgetRequest, answer: client.Answer, started_at: datetime
+) -> Status:
+    """Write the outcome of one attempt and its log entry; returns the new status."""
+    now = clock()
+    changes = _outcome(request, answer, now)
+    changes.update(
+        attempts=request.attempts + 1,
+        sent_at=started_at,
+        last_status_code=answer.status_code,
+        lease_expires_at=None,
+        claim_token="",
+    )
 
     with transaction.atomic():
-        ForgetRequest.objects.filter(pk=request.pk, claim_token=request.claim_token).update(
-            **changes
-        )
+        ForgetRequest.objects.filter(
+            pk=request.pk, claim_token=request.claim_token
+        ).update(**changes)
         ForgetAttempt.objects.create(
             request_id=request.pk,
             started_at=started_at,
@@ -253,22 +323,28 @@ def _finish(request: ForgetRequest, answer: client.Answer, started_at: Any) -> b
             excerpt=answer.excerpt,
         )
 
-    if answer.succeeded:
-        logger.info(
-            "Forget request %s for %s delivered to store view %r",
-            request.pk,
-            request.identifier_hint,
-            request.store_view,
+    _log(request, changes)
+    return Status(changes["status"])
+
+
+def _log(request: ForgetRequest, changes: dict[str, Any]) -> None:
+    status = changes["status"]
+    where = (request.pk, request.identifier_hint, request.store_view)
+    if status == Status.SUCCEEDED:
+        logger.info("Forget request %s for %s delivered to store view %r", *where)
+    elif status == Status.PENDING:
+        logger.warning(
+            "Forget request %s for %s in store view %r will be tried again at %s: %s",
+            *where,
+            changes["next_attempt_at"].isoformat(timespec="seconds"),
+            changes["last_error"],
         )
     else:
-        logger.warning(
-            "Forget request %s for %s in store view %r failed: %s",
-            request.pk,
-            request.identifier_hint,
-            request.store_view,
-            answer.error,
+        logger.error(
+            "Forget request %s for %s in store view %r failed for good: %s",
+            *where,
+            changes["last_error"],
         )
-    return answer.succeeded
 
 
 def _fail_unsendable(request: ForgetRequest, reason: str) -> None:
@@ -291,7 +367,7 @@ def deliver(
     later run, and calls in flight finish within their own timeouts.
     """
     result = Delivered()
-    claimed = _claim(ids, limit)
+    claimed = _claim(ids, limit, clock())
     if not claimed:
         return result
 
@@ -320,13 +396,17 @@ def _run(
     result: Delivered,
 ) -> None:
     waiting = list(claimed)
-    running: dict[Future[client.Answer], tuple[ForgetRequest, Any]] = {}
-    slots = conf.max_in_flight
+    running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
+    paused: set[str] = set()
 
     while waiting or running:
         out_of_time = deadline is not None and time.monotonic() >= deadline
-        while waiting and len(running) < slots and not out_of_time:
+        while waiting and len(running) < conf.max_in_flight and not out_of_time:
             request = waiting.pop(0)
+            if request.store_view in paused:
+                _release(request)
+                result.deferred.append(request.pk)
+                continue
             store_view = store_views.get(request.store_view)
             if store_view is None:
                 _fail_unsendable(
@@ -339,7 +419,7 @@ def _run(
             future = pool.submit(
                 client.send_forget, store_view, request.identifier, conf.timeout
             )
-            running[future] = (request, timezone.now())
+            running[future] = (request, clock())
 
         if out_of_time:
             for request in waiting:
@@ -352,7 +432,21 @@ def _run(
         done, _ = wait(running, return_when=FIRST_COMPLETED)
         for future in done:
             request, started_at = running.pop(future)
-            if _finish(request, future.result(), started_at):
+            answer = future.result()
+            status = _finish(request, answer, started_at)
+            if answer.status_code in (401, 403):
+                paused.add(request.store_view)
+            if status == Status.SUCCEEDED:
                 result.succeeded.append(request.pk)
-            else:
+            elif status == Status.FAILED:
                 result.failed.append(request.pk)
+            else:
+                result.deferred.append(request.pk)
+
+
+def resume(store_view: str) -> int:
+    """Lift a store view's pause; returns how many of its requests are due again."""
+    StoreViewPause.objects.filter(store_view=store_view).delete()
+    return ForgetRequest.objects.filter(
+        store_view=store_view, status=Status.PENDING
+    ).update(next_attempt_at=None)

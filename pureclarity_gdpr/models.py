@@ -128,3 +128,24 @@ class ForgetAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.started_at:%Y-%m-%d %H:%M:%S} {self.status_code or '-'}"
+
+
+class StoreViewPause(models.Model):
+    """A store view whose deliveries wait because PureClarity refused its keys.
+
+    Sending request after request with keys PureClarity refuses helps nobody, so
+    the first 401 or 403 pauses the store view until a person resumes it or the
+    pause runs out and one request tries again.
+    """
+
+    store_view = models.CharField(_("store view"), max_length=64, unique=True)
+    reason = models.TextField(_("reason"))
+    paused_at = models.DateTimeField(_("paused"), default=timezone.now)
+    paused_until = models.DateTimeField(_("paused until"))
+
+    class Meta:
+        verbose_name = _("paused store view")
+        verbose_name_plural = _("paused store views")
+
+    def __str__(self) -> str:
+        return self.store_view

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 
+from pureclarity_gdpr import delivery
 from pureclarity_gdpr.testing import LocalPureClarity
 
 ACCESS_KEY = "AK-TEST"
@@ -56,3 +59,24 @@ def two_store_views(pureclarity: LocalPureClarity) -> Iterator[LocalPureClarity]
     config = {"STORE_VIEWS": views, "CONNECT_TIMEOUT": 1.0, "READ_TIMEOUT": 1.0}
     with override_settings(PURECLARITY_GDPR=config):
         yield pureclarity
+
+
+class Clock:
+    """A clock for delivery that moves only when told to."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """Delivery's clock, frozen at the real time until advanced."""
+    fake = Clock(timezone.now())
+    monkeypatch.setattr(delivery, "clock", fake)
+    return fake

@@ -82,7 +82,7 @@ def test_forbidden_says_to_check_the_keys(pureclarity: LocalPureClarity) -> None
 
     (request,) = forget("ben@example.test")
 
-    assert request.status == Status.FAILED
+    assert request.status == Status.PENDING
     assert "check the access key and secret key of store view 'default'" in (
         request.last_error
     )
@@ -104,7 +104,8 @@ def test_a_huge_answer_is_not_kept(pureclarity: LocalPureClarity) -> None:
 
     (request,) = forget("ben@example.test")
 
-    assert request.status == Status.FAILED
+    assert request.status == Status.PENDING
+    assert request.next_attempt_at is not None
     assert len(request.attempt_log.get().excerpt) <= 200
 
 
@@ -132,13 +133,14 @@ def test_refused_connection_is_a_failure(pureclarity: LocalPureClarity) -> None:
     with override_settings(PURECLARITY_GDPR=settings):
         (request,) = forget("ben@example.test")
 
-    assert request.status == Status.FAILED
+    assert request.status == Status.PENDING
+    assert request.next_attempt_at is not None
     assert request.last_status_code is None
     assert "connection" in request.last_error
 
 
 def test_retry_delivers_a_failed_request(pureclarity: LocalPureClarity) -> None:
-    pureclarity.reply(status=503, times=1)
+    pureclarity.reply(status=400, times=1)
     (request,) = forget("ben@example.test")
     assert request.status == Status.FAILED
 
@@ -220,7 +222,9 @@ def test_budget_leaves_the_rest_pending(pureclarity: LocalPureClarity) -> None:
     recorded = delivery.record(
         [f"user{n}@example.test" for n in range(6)], source=Source.API
     )
-    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=2)):
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=2)
+    ):
         result = delivery.deliver(recorded.to_deliver, budget=0.2)
 
     assert len(result.succeeded) == 2
@@ -243,8 +247,9 @@ def test_secret_never_reaches_logs_or_rows(
     ):
         forget("ann@example.test")
 
-    dump = serializers.serialize("json", [*ForgetRequest.objects.all(),
-                                          *ForgetAttempt.objects.all()])
+    dump = serializers.serialize(
+        "json", [*ForgetRequest.objects.all(), *ForgetAttempt.objects.all()]
+    )
     assert SECRET_KEY not in caplog.text
     assert SECRET_KEY not in dump
     assert "ben@example.test" not in caplog.text

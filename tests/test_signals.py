@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import override_settings
 
+from pureclarity_gdpr import delivery
 from pureclarity_gdpr.models import ForgetRequest, Source, Status
 from pureclarity_gdpr.testing import LocalPureClarity
 
@@ -141,7 +142,9 @@ def test_bad_identifier_value_is_not_silently_dropped(
 
 def test_identifiers_from_a_callable(pureclarity: LocalPureClarity) -> None:
     path = "tests.identifier_functions.username_only"
-    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, IDENTIFIERS=path)):
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, IDENTIFIERS=path)
+    ):
         make_user("fred", "fred@example.test").delete()
 
     assert pureclarity.identifiers == ["fred"]
@@ -186,5 +189,14 @@ def test_failed_call_never_breaks_the_deletion(
 
     assert not User.objects.filter(username="ivy").exists()
     requests = ForgetRequest.objects.all()
-    assert {r.status for r in requests} == {Status.FAILED}
-    assert all(r.last_error.startswith(("PureClarity", "The connection")) for r in requests)
+    assert {r.status for r in requests} == {Status.PENDING}
+    assert all(r.next_attempt_at is not None for r in requests)
+    assert all(
+        r.last_error.startswith(("PureClarity", "The connection")) for r in requests
+    )
+
+    pureclarity.reset()
+    delivery.deliver(delivery.retry(r.pk for r in requests))
+
+    assert {r.status for r in ForgetRequest.objects.all()} == {Status.SUCCEEDED}
+    assert len(pureclarity.received) == 2

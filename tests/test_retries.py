@@ -1,0 +1,224 @@
+"""Transient failures are retried with backoff; permanent ones fail at once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from email.utils import format_datetime
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.test import override_settings
+
+from pureclarity_gdpr import delivery
+from pureclarity_gdpr.models import ForgetRequest, Source, Status, StoreViewPause
+from pureclarity_gdpr.testing import LocalPureClarity
+
+from .conftest import Clock, gdpr_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def record(identifier: str = "ben@example.test") -> ForgetRequest:
+    recorded = delivery.record([identifier], source=Source.API)
+    return recorded.created[0]
+
+
+def deliver_due() -> delivery.Delivered:
+    return delivery.deliver()
+
+
+def test_503_503_200_is_one_request_in_three_attempts(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=503, times=2)
+    request = record()
+
+    deliver_due()
+    clock.advance(3600)
+    deliver_due()
+    clock.advance(3600)
+    deliver_due()
+
+    request.refresh_from_db()
+    assert request.status == Status.SUCCEEDED
+    assert request.attempts == 3
+    assert [a.status_code for a in request.attempt_log.all()] == [503, 503, 200]
+    assert pureclarity.identifiers == ["ben@example.test"] * 3
+
+
+def test_a_retry_waits_for_its_backoff(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=503, times=1)
+    request = record()
+    deliver_due()
+
+    nothing = deliver_due()
+
+    assert nothing.succeeded == nothing.failed == []
+    request.refresh_from_db()
+    assert request.next_attempt_at is not None
+    wait = (request.next_attempt_at - clock.now).total_seconds()
+    assert 30 <= wait <= 60
+
+
+def test_backoff_grows(pureclarity: LocalPureClarity, clock: Clock) -> None:
+    pureclarity.reply(status=500)
+    request = record()
+    waits = []
+
+    for _ in range(4):
+        deliver_due()
+        request.refresh_from_db()
+        assert request.next_attempt_at is not None
+        waits.append((request.next_attempt_at - clock.now).total_seconds())
+        clock.advance(waits[-1])
+
+    assert waits[0] <= 60 < waits[2] <= 240 < waits[3]
+
+
+@pytest.mark.parametrize("in_http_date", [False, True])
+def test_retry_after_is_honoured(
+    pureclarity: LocalPureClarity, clock: Clock, in_http_date: bool
+) -> None:
+    wanted = 70 if in_http_date else 7
+    retry_after = str(wanted)
+    if in_http_date:
+        when = clock.now.replace(microsecond=0) + timedelta(seconds=wanted)
+        retry_after = format_datetime(when, usegmt=True)
+    settings = gdpr_settings(pureclarity, RETRY_DELAY=1)
+    pureclarity.reply(status=429, headers={"Retry-After": retry_after}, times=1)
+
+    with override_settings(PURECLARITY_GDPR=settings):
+        request = record()
+        deliver_due()
+        clock.advance(wanted - 2)
+        early = deliver_due()
+        clock.advance(3)
+        late = deliver_due()
+
+    assert early.succeeded == []
+    assert late.succeeded == [request.pk]
+    assert len(pureclarity.received) == 2
+
+
+def test_401_pauses_only_that_store_view(
+    two_store_views: LocalPureClarity, clock: Clock
+) -> None:
+    two_store_views.reply(status=401, access_key="AK-UK")
+    delivery.record([f"user{n}@example.test" for n in range(5)], source=Source.API)
+
+    deliver_due()
+
+    uk = ForgetRequest.objects.filter(store_view="uk")
+    us = ForgetRequest.objects.filter(store_view="us")
+    assert {r.status for r in us} == {Status.SUCCEEDED}
+    assert {r.status for r in uk} == {Status.PENDING}
+    pause = StoreViewPause.objects.get()
+    assert pause.store_view == "uk"
+    assert "check the access key and secret key of store view 'uk'" in pause.reason
+    sent_to_uk = [r for r in two_store_views.received if r.access_key == "AK-UK"]
+    assert len(sent_to_uk) < 5
+
+
+def test_a_paused_store_view_waits_then_resumes(
+    two_store_views: LocalPureClarity, clock: Clock
+) -> None:
+    two_store_views.reply(status=403, access_key="AK-UK", times=1)
+    delivery.record(["ben@example.test"], source=Source.API, store_views=["uk"])
+    deliver_due()
+
+    while_paused = deliver_due()
+    delivery.resume("uk")
+    resumed = deliver_due()
+
+    assert while_paused.succeeded == []
+    assert len(resumed.succeeded) == 1
+    assert not StoreViewPause.objects.exists()
+
+
+def test_permanent_failure_is_not_retried(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=400, body="Invalid Identifier")
+    request = record()
+
+    deliver_due()
+    clock.advance(86400)
+    deliver_due()
+
+    request.refresh_from_db()
+    assert request.status == Status.FAILED
+    assert request.attempts == 1
+    assert request.next_attempt_at is None
+
+
+def test_gives_up_after_max_attempts(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=502)
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_ATTEMPTS=3)):
+        request = record()
+        for _ in range(5):
+            deliver_due()
+            clock.advance(86400)
+
+    request.refresh_from_db()
+    assert request.status == Status.FAILED
+    assert request.attempts == 3
+    assert "Gave up after 3 attempts" in request.last_error
+
+
+def test_gives_up_after_max_age(pureclarity: LocalPureClarity, clock: Clock) -> None:
+    pureclarity.reply(status=502)
+    request = record()
+    clock.advance(8 * 86400)
+
+    deliver_due()
+
+    request.refresh_from_db()
+    assert request.status == Status.FAILED
+
+
+def test_an_abandoned_claim_is_taken_again_after_its_lease(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    request = record()
+    ForgetRequest.objects.filter(pk=request.pk).update(
+        status=Status.SENDING, claim_token="dead", lease_expires_at=clock.now
+    )
+
+    before = deliver_due()
+    clock.advance(1)
+    after = deliver_due()
+
+    assert before.succeeded == []
+    assert after.succeeded == [request.pk]
+
+
+def test_the_database_refuses_a_second_open_request(
+    pureclarity: LocalPureClarity,
+) -> None:
+    request = record()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ForgetRequest.objects.create(
+            identifier="ben@example.test",
+            identifier_hash=request.identifier_hash,
+            store_view=request.store_view,
+            source=Source.API,
+            open_key=request.open_key,
+        )
+
+
+def test_retry_makes_a_waiting_request_due_now(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=503, times=1)
+    request = record()
+    deliver_due()
+
+    delivery.deliver(delivery.retry([request.pk]))
+
+    request.refresh_from_db()
+    assert request.status == Status.SUCCEEDED
