@@ -12,7 +12,7 @@ class PureClarityGDPRConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .signals import DISPATCH_UID, forget_deleted_user
+        from .receivers import DISPATCH_UID, forget_deleted_user
 
         # Connected for every sender so proxies and subclasses of the user model
         # are covered; the receiver returns at once for other models.

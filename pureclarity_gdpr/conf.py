@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_AGE": 7 * 24 * 3600,
     "LEASE": 300,
     "PAUSE": 3600,
+    "KEEP_IDENTIFIERS": False,
+    "RETENTION_DAYS": None,
     "HASH_KEY": None,
     "HASH_KEY_FALLBACKS": None,
 }
@@ -277,12 +279,48 @@ def _number_problems() -> Iterator[Problem]:
         )
 
 
+def _privacy_problems() -> Iterator[Problem]:
+    raw = _raw()
+    days = raw.get("RETENTION_DAYS")
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or days < 1
+    ):
+        yield Problem(
+            "pureclarity_gdpr.E010",
+            f"{SETTING_NAME}['RETENTION_DAYS'] is {days!r}.",
+            "Set RETENTION_DAYS to a whole number of days such as 365, or None to "
+            "keep finished requests in full.",
+        )
+    for key in ("HASH_KEY",):
+        value = raw.get(key)
+        if value is not None and (
+            not isinstance(value, str | bytes) or len(value) < 32
+        ):
+            yield Problem(
+                "pureclarity_gdpr.E011",
+                f"{SETTING_NAME}['{key}'] must be a string of at least 32 characters.",
+                "Set HASH_KEY to a long random string kept as secret as SECRET_KEY, "
+                "or remove it to derive one from SECRET_KEY.",
+            )
+    if raw.get("KEEP_IDENTIFIERS"):
+        yield Problem(
+            "pureclarity_gdpr.W002",
+            "KEEP_IDENTIFIERS is on: identifiers stay in the database in plain text "
+            "after PureClarity has forgotten them.",
+            "Turn it off unless you must keep them, and say why in your records of "
+            "processing.",
+            level="warning",
+        )
+
+
 def setting_problems() -> list[Problem]:
     """Everything wrong with the store views and plain settings, for the checks."""
     specs, problems = _store_view_specs()
     for name, values in specs.items():
         problems.extend(_store_view_problems(_where(name), values))
     problems.extend(_number_problems())
+
+    problems.extend(_privacy_problems())
 
     unknown = sorted(set(_raw()) - KNOWN_KEYS)
     if unknown:
@@ -408,6 +446,16 @@ class Settings:
     def pause(self) -> timedelta:
         """How long a store view waits after PureClarity refuses its keys."""
         return timedelta(seconds=self._get("PAUSE"))
+
+    @property
+    def keep_identifiers(self) -> bool:
+        return bool(self._get("KEEP_IDENTIFIERS"))
+
+    @property
+    def retention(self) -> timedelta | None:
+        """How long finished requests keep more than the proof of erasure."""
+        days = self._get("RETENTION_DAYS")
+        return None if days is None else timedelta(days=days)
 
     @property
     def hash_keys(self) -> list[bytes]:

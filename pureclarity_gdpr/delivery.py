@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from . import client
+from . import client, signals
 from .conf import StoreView, conf
 from .exceptions import ConfigurationError, UnknownStoreView
 from .identifiers import clean, identifier_hashes, mask
@@ -263,15 +263,17 @@ def _outcome(
     """The fields that record what an answer means for the request."""
     attempts = request.attempts + 1
     if answer.succeeded:
-        # The plain identifier goes in the same write that records the success.
-        return {
+        done: dict[str, Any] = {
             "status": Status.SUCCEEDED,
             "acknowledged_at": now,
-            "identifier": "",
             "open_key": None,
             "last_error": "",
             "next_attempt_at": None,
         }
+        if not conf.keep_identifiers:
+            # The plain identifier goes in the same write that records the success.
+            done["identifier"] = ""
+        return done
 
     if answer.status_code in (401, 403):
         until = _pause(request.store_view, answer.error, now)
@@ -324,7 +326,28 @@ def _finish(
         )
 
     _log(request, changes)
+    for name, value in changes.items():
+        setattr(request, name, value)
+    _announce(request)
     return Status(changes["status"])
+
+
+def _announce(request: ForgetRequest) -> None:
+    if request.status == Status.SUCCEEDED:
+        signal = signals.forget_acknowledged
+    elif request.status == Status.FAILED:
+        signal = signals.forget_failed
+    else:
+        return
+    # A shop's receiver that fails must not stop the deliveries that follow.
+    for receiver, outcome in signal.send_robust(sender=ForgetRequest, request=request):
+        if isinstance(outcome, Exception):
+            logger.error(
+                "Receiver %r of a pureclarity_gdpr signal failed for request %s",
+                receiver,
+                request.pk,
+                exc_info=outcome,
+            )
 
 
 def _log(request: ForgetRequest, changes: dict[str, Any]) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
 
+from .actor import current_actor
 from .conf import conf
 from .delivery import record, record_needs_attention
 from .identifiers import identifiers_of, mask
@@ -21,21 +19,9 @@ logger = logging.getLogger(__name__)
 
 DISPATCH_UID = "pureclarity_gdpr.forget_deleted_user"
 
-_actor: ContextVar[Any] = ContextVar("pureclarity_gdpr_actor", default=None)
-
-
-@contextmanager
-def acting_as(user: Any) -> Iterator[None]:
-    """Record ``user`` as who asked for the deletions made inside the block."""
-    token = _actor.set(user)
-    try:
-        yield
-    finally:
-        _actor.reset(token)
-
 
 def _actor_for(deleted: models.Model) -> Any:
-    actor = _actor.get()
+    actor = current_actor()
     # Someone deleting their own account cannot be pointed to by the request.
     if actor is None or actor.pk == deleted.pk:
         return None
