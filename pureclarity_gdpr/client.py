@@ -119,7 +119,9 @@ def _failure_text(code: int, store_view: StoreView) -> str:
     return f"{text}: the request was not accepted."
 
 
-def _network_failure(err: requests.RequestException, timeout: tuple[float, float]) -> str:
+def _network_failure(
+    err: requests.RequestException, timeout: tuple[float, float]
+) -> str:
     if isinstance(err, requests.ConnectTimeout):
         return f"No connection to PureClarity within {timeout[0]:g} s."
     if isinstance(err, requests.ReadTimeout):
