@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -382,12 +383,14 @@ def deliver(
     *,
     limit: int | None = None,
     budget: float | None = None,
+    stop: threading.Event | None = None,
 ) -> Delivered:
     """Send due requests (all, or those of ``ids``) and record each outcome.
 
     Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, no call is
     started once it has run out: the requests left are put back as pending for a
-    later run, and calls in flight finish within their own timeouts.
+    later run, and calls in flight finish within their own timeouts. Setting
+    ``stop`` (from a signal handler, say) ends the run the same way.
     """
     result = Delivered()
     claimed = _claim(ids, limit, clock())
@@ -407,7 +410,7 @@ def deliver(
         max_workers=min(conf.max_in_flight, len(claimed)),
         thread_name_prefix="pureclarity-forget",
     ) as pool:
-        _run(pool, claimed, store_views, deadline, result)
+        _run(pool, claimed, store_views, deadline, stop, result)
     return result
 
 
@@ -416,6 +419,7 @@ def _run(
     claimed: list[ForgetRequest],
     store_views: dict[str, StoreView],
     deadline: float | None,
+    stop: threading.Event | None,
     result: Delivered,
 ) -> None:
     waiting = list(claimed)
@@ -423,7 +427,9 @@ def _run(
     paused: set[str] = set()
 
     while waiting or running:
-        out_of_time = deadline is not None and time.monotonic() >= deadline
+        out_of_time = (deadline is not None and time.monotonic() >= deadline) or (
+            stop is not None and stop.is_set()
+        )
         while waiting and len(running) < conf.max_in_flight and not out_of_time:
             request = waiting.pop(0)
             if request.store_view in paused:

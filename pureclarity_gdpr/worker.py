@@ -1,0 +1,80 @@
+"""The delivery worker: drains due requests once (for cron) or until stopped."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from django.db import close_old_connections, connection
+
+from .delivery import Delivered, deliver
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+
+
+def drain(
+    stop: threading.Event | None = None,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[Delivered], None] | None = None,
+) -> Delivered:
+    """Deliver every request that is due now, batch after batch.
+
+    Requests that fail and are scheduled again are not due now, so this ends.
+    """
+    total = Delivered()
+    while stop is None or not stop.is_set():
+        batch = deliver(limit=batch_size, stop=stop)
+        if on_batch is not None:
+            on_batch(batch)
+        total.merge(batch)
+        if not (batch.succeeded or batch.failed or batch.deferred):
+            break
+    return total
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT, so the batch in flight can finish."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        logger.info("Stopping after the requests in flight (signal %s)", signum)
+        stop.set()
+
+    previous = {
+        signum: signal.signal(signum, request_stop)
+        for signum in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def run(
+    stop: threading.Event,
+    poll_interval: float = 5.0,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[Delivered], None] | None = None,
+) -> Delivered:
+    """Keep delivering until ``stop`` is set, looking for due requests each poll."""
+    if connection.vendor == "sqlite":
+        logger.warning(
+            "The worker runs on SQLite: run one worker only; SQLite has no row "
+            "locks to share requests between several."
+        )
+
+    total = Delivered()
+    while not stop.is_set():
+        # A long-running process must not keep a connection the server dropped.
+        close_old_connections()
+        total.merge(drain(stop, batch_size, on_batch))
+        stop.wait(poll_interval)
+    return total
