@@ -81,3 +81,26 @@ def _is_user_attribute(model: Any, name: str) -> bool:
     except FieldDoesNotExist:
         return hasattr(model, name)
     return True
+
+
+@checks.register(TAG)
+def check_tasks(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    from .tasks import TASKS_AVAILABLE
+
+    try:
+        mode = conf.delivery
+    except ConfigurationError:
+        return []
+    if mode != "tasks" or TASKS_AVAILABLE:
+        return []
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['DELIVERY'] is 'tasks', but Django's Tasks framework "
+            "is not available.",
+            hint="Use Django 6, or install django-tasks on Django 5.2, and set a "
+            "TASKS backend; or set DELIVERY to 'immediate' or 'worker'.",
+            id="pureclarity_gdpr.E012",
+        )
+    ]

@@ -9,8 +9,11 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .conf import conf
 from .delivery import deliver
+from .exceptions import ConfigurationError
 
 logger = logging.getLogger(__name__)
+
+TASK_CHUNK = 500
 
 
 class _AfterCommit:
@@ -25,15 +28,31 @@ class _AfterCommit:
 
     def __call__(self) -> None:
         try:
-            deliver(self.ids, budget=conf.immediate_budget)
+            if conf.delivery == "tasks":
+                _enqueue(self.ids)
+            else:
+                deliver(self.ids, budget=conf.immediate_budget)
         except Exception:
             # The deletion has committed and the requests are recorded; a worker or
             # a person can still deliver them. Never fail the caller's request.
             logger.exception(
-                "Delivering %s forget requests after commit failed; they stay "
-                "pending for the pureclarity_forget command",
+                "Delivering or enqueueing %s forget requests after commit failed; "
+                "they stay pending for the pureclarity_forget command",
                 len(self.ids),
             )
+
+
+def _enqueue(ids: list[int]) -> None:
+    from .tasks import deliver_forget_requests
+
+    if deliver_forget_requests is None:
+        raise ConfigurationError(
+            "DELIVERY is 'tasks' but neither django.tasks (Django 6) nor the "
+            "django-tasks package is available (pureclarity_gdpr.E012)."
+        )
+    # One task per chunk keeps each task small enough for any backend's payload.
+    for start in range(0, len(ids), TASK_CHUNK):
+        deliver_forget_requests.enqueue(ids[start : start + TASK_CHUNK])
 
 
 def _open_batch(using: str) -> _AfterCommit | None:
