@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import client, signals
@@ -192,18 +192,33 @@ def retry(ids: Iterable[int]) -> list[int]:
     return put_back
 
 
+def due(now: datetime | None = None) -> QuerySet[ForgetRequest]:
+    """Requests deliver() would claim now: due ones, and ones whose lease ran out.
+
+    Requests of store views that are paused are left out.
+    """
+    now = clock() if now is None else now
+    paused = StoreViewPause.objects.filter(paused_until__gt=now).values("store_view")
+    return ForgetRequest.objects.filter(_due(now) | _abandoned(now)).exclude(
+        store_view__in=paused
+    )
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Status.PENDING) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    )
+
+
+def _abandoned(now: datetime) -> Q:
+    return Q(status=Status.SENDING, lease_expires_at__lt=now)
+
+
 def _claim(
     ids: Sequence[int] | None, limit: int | None, now: datetime
 ) -> list[ForgetRequest]:
     """Take requests that are due (or whose lease ran out) for this process."""
-    due = Q(status=Status.PENDING) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
-    abandoned = Q(status=Status.SENDING, lease_expires_at__lt=now)
-    paused = StoreViewPause.objects.filter(paused_until__gt=now).values("store_view")
-    candidates = ForgetRequest.objects.filter(due | abandoned).exclude(
-        store_view__in=paused
-    )
+    candidates = due(now)
     if ids is not None:
         candidates = candidates.filter(pk__in=list(ids))
     token = uuid.uuid4().hex
@@ -219,7 +234,9 @@ def _claim(
 
         # The conditional UPDATE re-checks the status, so where no row locks are
         # taken (SQLite) two processes still cannot both win the same request.
-        ForgetRequest.objects.filter(due | abandoned, pk__in=candidate_ids).update(
+        ForgetRequest.objects.filter(
+            _due(now) | _abandoned(now), pk__in=candidate_ids
+        ).update(
             status=Status.SENDING,
             claim_token=token,
             lease_expires_at=now + conf.lease,

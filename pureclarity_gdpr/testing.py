@@ -168,7 +168,8 @@ def _mask(identifier: str | None) -> str:
     if not identifier:
         return "-"
     first = identifier[0]
-    return (first if first.isprintable() and not first.isspace() else "?") + "***"
+    shown = first.isascii() and first.isprintable() and not first.isspace()
+    return (first if shown else "?") + "***"
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):

@@ -63,7 +63,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 PURECLARITY_GDPR = {
     "ACCESS_KEY": "AK-TEST",
     "SECRET_KEY": "SK-FAKE-0000",
-    "BASE_URL": "http://127.0.0.1:9",
+    "BASE_URL": os.environ.get("PURECLARITY_TEST_BASE_URL", "http://127.0.0.1:9"),
     "CONNECT_TIMEOUT": 1.0,
     "READ_TIMEOUT": 1.0,
 }

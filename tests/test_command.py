@@ -1,0 +1,648 @@
+"""The pureclarity_forget management command, against the local PureClarity."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.test import override_settings
+from django.utils import timezone
+
+from pureclarity_gdpr import delivery
+from pureclarity_gdpr.models import ForgetRequest, Source, Status
+from pureclarity_gdpr.testing import LocalPureClarity
+from tests.conftest import SECRET_KEY, gdpr_settings
+
+REPO = Path(__file__).resolve().parent.parent
+NON_ASCII = "zoë@exämple.test"
+# Masked, this keeps its first character: output must cope with it on ASCII.
+NON_ASCII_FIRST = "ëve@exämple.test"
+
+# Until tests/settings.py reads PURECLARITY_TEST_BASE_URL itself, subprocesses use
+# this module, written next to their database.
+SUBPROCESS_SETTINGS = """\
+import os
+
+from tests.settings import *  # noqa: F403
+
+PURECLARITY_GDPR = {
+    **PURECLARITY_GDPR,  # noqa: F405
+    "BASE_URL": os.environ.get("PURECLARITY_TEST_BASE_URL", "http://127.0.0.1:9"),
+}
+"""
+
+
+@dataclass
+class Result:
+    """What a run of the command printed, and the CommandError it ended with."""
+
+    stdout: str
+    stderr: str
+    error: str | None
+
+    @property
+    def output(self) -> str:
+        return f"{self.stdout}{self.stderr}{self.error or ''}"
+
+
+def forget(*args: str, **options: Any) -> Result:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        call_command(
+            "pureclarity_forget", *args, stdout=stdout, stderr=stderr, **options
+        )
+    except CommandError as err:
+        return Result(stdout.getvalue(), stderr.getvalue(), str(err))
+    return Result(stdout.getvalue(), stderr.getvalue(), None)
+
+
+def statuses() -> list[str]:
+    return sorted(ForgetRequest.objects.values_list("status", flat=True))
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on, so connecting to it is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def write_lines(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
+pytestmark = pytest.mark.django_db
+
+
+def test_forgets_identifiers_given_as_arguments(pureclarity: LocalPureClarity) -> None:
+    result = forget("ana@example.test", "42")
+
+    assert result.error is None
+    assert result.stdout == (
+        "2 forget requests: 2 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert sorted(pureclarity.identifiers) == ["42", "ana@example.test"]
+    assert statuses() == [Status.SUCCEEDED, Status.SUCCEEDED]
+    assert set(ForgetRequest.objects.values_list("source", flat=True)) == {
+        Source.COMMAND
+    }
+
+
+def test_a_failure_goes_to_stderr_and_exits_non_zero(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=500, identifier="bad@example.test")
+
+    result = forget(NON_ASCII, "bad@example.test")
+
+    waiting = ForgetRequest.objects.get(status=Status.PENDING)
+    assert result.error is not None
+    assert result.error.startswith("1 forget request not delivered; see above.")
+    assert "--retry-failed" in result.error
+    assert result.stderr.startswith(
+        f"b***@e***.test in store view 'default' (request {waiting.pk}): not "
+        "delivered, to be tried again at "
+    )
+    assert result.stderr.endswith(f": {waiting.last_error}\n")
+    assert "500" in result.stderr
+    assert "2 forget requests: 1 succeeded, 1 failed, 0 already forgotten." in (
+        result.stdout
+    )
+    assert sorted(pureclarity.identifiers) == ["bad@example.test", NON_ASCII]
+
+
+def test_non_ascii_identifiers_are_sent_as_given(pureclarity: LocalPureClarity) -> None:
+    result = forget(NON_ASCII, NON_ASCII_FIRST, verbosity=2)
+
+    assert result.error is None
+    assert sorted(pureclarity.identifiers) == sorted([NON_ASCII, NON_ASCII_FIRST])
+    assert "ë***@e***.test in store view 'default'" in result.stdout
+    assert NON_ASCII not in result.stdout
+    assert NON_ASCII_FIRST not in result.stdout
+
+
+def test_verbosity_2_prints_a_line_per_request(pureclarity: LocalPureClarity) -> None:
+    result = forget("ana@example.test", verbosity=2)
+
+    request = ForgetRequest.objects.get()
+    assert result.stdout == (
+        f"a***@e***.test in store view 'default' (request {request.pk}): "
+        "succeeded.\n"
+        "1 forget request: 1 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert "ana@example.test" not in result.output
+
+
+def test_verbosity_0_prints_nothing_on_success(pureclarity: LocalPureClarity) -> None:
+    result = forget("ana@example.test", verbosity=0)
+
+    assert result == Result("", "", None)
+    assert pureclarity.identifiers == ["ana@example.test"]
+
+
+def test_verbosity_0_still_reports_failures(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=503)
+
+    result = forget("ana@example.test", verbosity=0)
+
+    assert result.stdout == ""
+    assert "a***@e***.test in store view 'default'" in result.stderr
+    assert "503" in result.stderr
+    assert result.error is not None
+
+
+def test_file_skips_blank_lines_and_repeats(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "ids.txt",
+        b"ana@example.test\n\n   \n  ana@example.test  \r\n42\n42\n\n",
+    )
+
+    result = forget("--file", path)
+
+    assert result.error is None
+    assert sorted(pureclarity.identifiers) == ["42", "ana@example.test"]
+    assert "2 forget requests: 2 succeeded" in result.stdout
+
+
+def test_file_and_arguments_combine(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path / "ids.txt", b"ana@example.test\n42\n")
+
+    result = forget("42", "bo@example.test", "--file", path)
+
+    assert result.error is None
+    assert sorted(pureclarity.identifiers) == [
+        "42",
+        "ana@example.test",
+        "bo@example.test",
+    ]
+
+
+def test_file_is_read_as_utf8_without_its_byte_order_mark(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "ids.txt", b"\xef\xbb\xbf" + f"{NON_ASCII}\n".encode()
+    )
+
+    result = forget("--file", path)
+
+    assert result.error is None
+    assert pureclarity.identifiers == [NON_ASCII]
+
+
+@pytest.mark.parametrize("stream", [io.BytesIO, io.StringIO])
+def test_stdin_with_a_dash(pureclarity: LocalPureClarity, stream: Any) -> None:
+    text = f"ana@example.test\n\n{NON_ASCII}\nana@example.test\n"
+    stdin = stream(text.encode()) if stream is io.BytesIO else stream(text)
+
+    result = forget("--file", "-", stdin=stdin)
+
+    assert result.error is None
+    assert sorted(pureclarity.identifiers) == ["ana@example.test", NON_ASCII]
+
+
+def test_bad_lines_are_all_reported_and_nothing_is_written(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    path = write_lines(
+        tmp_path / "ids.txt",
+        b"ana@example.test\nbad\x00one@example.test\n\n"
+        + b"x" * 256
+        + b"\nlatin-\xe9@example.test\n",
+    )
+
+    result = forget("--file", path)
+
+    assert result.stderr.splitlines() == [
+        f"{path}, line 2: The identifier 'b***@e***.test' holds control "
+        "characters; remove them.",
+        f"{path}, line 4: The identifier is 256 characters long; the most is 255.",
+        f"{path}, line 5: This line is not valid UTF-8; save the file as UTF-8.",
+    ]
+    assert result.error == (
+        "3 identifiers cannot be sent (see above); nothing was recorded or sent."
+    )
+    assert ForgetRequest.objects.count() == 0
+    assert pureclarity.received == []
+
+
+def test_a_bad_argument_stops_the_good_ones_too(pureclarity: LocalPureClarity) -> None:
+    result = forget("ana@example.test", "")
+
+    assert result.stderr == "argument 2: The identifier is empty.\n"
+    assert result.error is not None
+    assert ForgetRequest.objects.count() == 0
+    assert pureclarity.received == []
+
+
+def test_a_missing_file_is_an_error(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    result = forget("ana@example.test", "--file", str(tmp_path / "missing.txt"))
+
+    assert result.error is not None
+    assert result.error.startswith(f"Cannot read {tmp_path / 'missing.txt'}:")
+    assert ForgetRequest.objects.count() == 0
+
+
+def test_an_empty_file_forgets_nobody(
+    pureclarity: LocalPureClarity, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path / "ids.txt", b"\n  \n")
+
+    result = forget("--file", path)
+
+    assert result == Result("No forget requests to send.\n", "", None)
+
+
+def test_without_identifiers_or_mode_it_says_what_to_give(
+    pureclarity: LocalPureClarity,
+) -> None:
+    result = forget()
+
+    assert result.error is not None
+    assert "--file" in result.error
+    assert "--retry-failed" in result.error
+    assert "--deliver" in result.error
+
+
+def test_dry_run_writes_and_sends_nothing(pureclarity: LocalPureClarity) -> None:
+    result = forget("ana@example.test", NON_ASCII, "--dry-run")
+
+    assert result.error is None
+    assert result.stdout.splitlines() == [
+        "Would forget a***@e***.test in store view 'default'.",
+        "Would forget z***@e***.test in store view 'default'.",
+        "Dry run: nothing was recorded or sent.",
+    ]
+    assert ForgetRequest.objects.count() == 0
+    assert pureclarity.received == []
+
+
+def test_dry_run_says_what_would_be_skipped_retried_and_delivered(
+    pureclarity: LocalPureClarity,
+) -> None:
+    forget("done@example.test")
+    pureclarity.reply(status=400)
+    forget("failed@example.test")
+    delivery.record(["pending@example.test"], source=Source.API)
+    pureclarity.reset()
+    before = statuses()
+
+    result = forget(
+        "done@example.test", "--dry-run", "--retry-failed", "--deliver", verbosity=2
+    )
+
+    failed = ForgetRequest.objects.get(status=Status.FAILED)
+    pending = ForgetRequest.objects.get(status=Status.PENDING)
+    assert result.error is None
+    assert result.stdout.splitlines() == [
+        "Would skip d***@e***.test in store view 'default': already forgotten "
+        "(--force sends it again).",
+        f"Would retry f***@e***.test in store view 'default' (request {failed.pk}).",
+        "Would retry 1 failed request.",
+        f"Would deliver p***@e***.test in store view 'default' (request {pending.pk}).",
+        "Would deliver 1 pending request.",
+        "Dry run: nothing was recorded or sent.",
+    ]
+    assert statuses() == before
+    assert pureclarity.received == []
+
+
+@pytest.mark.parametrize("status", [400, 503])
+def test_retry_failed_sends_failed_requests_again(
+    pureclarity: LocalPureClarity, status: int
+) -> None:
+    pureclarity.reply(status=status, times=1)
+    first = forget("ana@example.test")
+
+    result = forget("--retry-failed")
+
+    assert first.error is not None
+    assert result.error is None
+    assert "1 forget request: 1 succeeded, 0 failed" in result.stdout
+    assert pureclarity.identifiers == ["ana@example.test", "ana@example.test"]
+    assert statuses() == [Status.SUCCEEDED]
+
+
+def test_deliver_sends_pending_requests(pureclarity: LocalPureClarity) -> None:
+    delivery.record(["ana@example.test", "42"], source=Source.API)
+
+    result = forget("--deliver")
+
+    assert result.error is None
+    assert "2 forget requests: 2 succeeded, 0 failed" in result.stdout
+    assert sorted(pureclarity.identifiers) == ["42", "ana@example.test"]
+    assert statuses() == [Status.SUCCEEDED, Status.SUCCEEDED]
+
+
+def test_deliver_with_nothing_pending(pureclarity: LocalPureClarity) -> None:
+    result = forget("--deliver")
+
+    assert result == Result("No forget requests to send.\n", "", None)
+    assert pureclarity.received == []
+
+
+def test_deliver_leaves_requests_waiting_out_their_backoff(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=503, times=1)
+    forget("ana@example.test")
+
+    result = forget("--deliver")
+
+    assert result == Result("No forget requests to send.\n", "", None)
+    assert pureclarity.identifiers == ["ana@example.test"]
+
+
+def test_asking_again_sends_at_once_despite_the_backoff(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=503, times=1)
+    forget("ana@example.test")
+
+    result = forget("ana@example.test")
+
+    assert result.error is None
+    assert pureclarity.identifiers == ["ana@example.test", "ana@example.test"]
+    assert statuses() == [Status.SUCCEEDED]
+
+
+def test_already_forgotten_is_skipped_unless_forced(
+    pureclarity: LocalPureClarity,
+) -> None:
+    forget("ana@example.test")
+
+    skipped = forget("ana@example.test")
+    forced = forget("ana@example.test", "--force")
+
+    assert skipped.stdout == (
+        "1 forget request: 0 succeeded, 0 failed, 1 already forgotten.\n"
+    )
+    assert forced.stdout == (
+        "1 forget request: 1 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert pureclarity.identifiers == ["ana@example.test", "ana@example.test"]
+
+
+def test_a_request_being_sent_elsewhere_is_left_to_that_process(
+    pureclarity: LocalPureClarity,
+) -> None:
+    delivery.record(["ana@example.test"], source=Source.API)
+    lease = timezone.now() + timedelta(minutes=5)
+    ForgetRequest.objects.update(status=Status.SENDING, lease_expires_at=lease)
+
+    result = forget("ana@example.test", verbosity=2)
+
+    request = ForgetRequest.objects.get()
+    assert result == Result(
+        f"a***@e***.test in store view 'default' (request {request.pk}): still "
+        "pending (not due yet, or being sent elsewhere).\n"
+        "1 forget request: 0 succeeded, 0 failed, 0 already forgotten, "
+        "1 still pending.\n",
+        "",
+        None,
+    )
+    assert pureclarity.received == []
+
+
+def test_store_view_limits_where_identifiers_are_forgotten(
+    two_store_views: LocalPureClarity,
+) -> None:
+    result = forget("ana@example.test", "--store-view", "us")
+
+    assert result.error is None
+    assert [r.access_key for r in two_store_views.received] == ["AK-US"]
+    assert list(ForgetRequest.objects.values_list("store_view", flat=True)) == ["us"]
+
+
+def test_every_store_view_by_default(two_store_views: LocalPureClarity) -> None:
+    result = forget("ana@example.test")
+
+    assert "2 forget requests: 2 succeeded" in result.stdout
+    assert sorted(r.access_key or "" for r in two_store_views.received) == [
+        "AK-UK",
+        "AK-US",
+    ]
+
+
+def test_store_view_limits_deliver(two_store_views: LocalPureClarity) -> None:
+    delivery.record(["ana@example.test"], source=Source.API)
+
+    result = forget("--deliver", "--store-view", "uk")
+
+    assert result.error is None
+    assert [r.access_key for r in two_store_views.received] == ["AK-UK"]
+    assert sorted(ForgetRequest.objects.values_list("store_view", "status")) == [
+        ("uk", Status.SUCCEEDED),
+        ("us", Status.PENDING),
+    ]
+
+
+def test_an_unknown_store_view_lists_the_configured_ones(
+    two_store_views: LocalPureClarity,
+) -> None:
+    result = forget("ana@example.test", "--store-view", "fr")
+
+    assert result.error == (
+        "Unknown store view 'fr'. The configured store views are: uk, us."
+    )
+    assert ForgetRequest.objects.count() == 0
+
+
+def test_secret_key_is_never_shown_on_401(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=401, body=f"bad key {SECRET_KEY}")
+
+    result = forget("ana@example.test", verbosity=3)
+
+    assert result.error is not None
+    assert "check the access key and secret key" in result.stderr
+    assert SECRET_KEY not in result.output
+
+
+def test_a_paused_store_view_is_reported_and_not_sent_to(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=403)
+    forget("ana@example.test")
+
+    result = forget("bo@example.test")
+
+    assert result.error is not None
+    assert "b***@e***.test in store view 'default' (request" in result.stderr
+    assert "deliveries to this store view are paused until" in result.stderr
+    assert "check the access key and secret key" in result.stderr
+    assert pureclarity.identifiers == ["ana@example.test"]
+
+
+def test_secret_key_is_never_shown_when_the_connection_is_refused(
+    pureclarity: LocalPureClarity,
+) -> None:
+    config = gdpr_settings(pureclarity, BASE_URL=f"http://127.0.0.1:{closed_port()}")
+
+    with override_settings(PURECLARITY_GDPR=config):
+        result = forget("ana@example.test", verbosity=3)
+
+    assert result.error is not None
+    assert "connection to PureClarity failed" in result.stderr
+    assert SECRET_KEY not in result.output
+    assert "ana@example.test" not in result.output
+
+
+def test_unusable_settings_stop_before_anything_is_written(
+    pureclarity: LocalPureClarity,
+) -> None:
+    config = gdpr_settings(pureclarity, SECRET_KEY="")
+
+    with override_settings(PURECLARITY_GDPR=config):
+        result = forget("ana@example.test")
+
+    assert result.error is not None
+    assert "SECRET_KEY" in result.error
+    assert ForgetRequest.objects.count() == 0
+
+
+# Real processes: the command as a shell runs it, on a terminal set to ASCII.
+
+
+@pytest.fixture(scope="module")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite file with every migration applied, copied by each test."""
+    folder = tmp_path_factory.mktemp("migrated")
+    (folder / "command_settings.py").write_text(SUBPROCESS_SETTINGS)
+    database = folder / "db.sqlite3"
+    env = subprocess_env(folder, database, "http://127.0.0.1:9")
+
+    subprocess.run(
+        [sys.executable, "-m", "django", "migrate", "-v0"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return database
+
+
+def subprocess_env(folder: Path, database: Path, base_url: str) -> dict[str, str]:
+    # The C locale without Python's UTF-8 coercion: arguments arrive undecodable
+    # and every stream is ASCII, the worst a terminal can do.
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "command_settings",
+        "PYTHONPATH": os.pathsep.join([str(folder), str(REPO)]),
+        "DATABASE_URL": f"sqlite:///{database}",
+        "PURECLARITY_TEST_BASE_URL": base_url,
+        "PYTHONIOENCODING": "ascii",
+        "LC_ALL": "C",
+        "PYTHONUTF8": "0",
+        "PYTHONCOERCECLOCALE": "0",
+    }
+
+
+@dataclass
+class Process:
+    run: subprocess.CompletedProcess[bytes]
+    database: Path
+
+    @property
+    def stdout(self) -> str:
+        return self.run.stdout.decode("ascii")
+
+    @property
+    def stderr(self) -> str:
+        return self.run.stderr.decode("ascii")
+
+    def statuses(self) -> list[str]:
+        with sqlite3.connect(self.database) as db:
+            rows = db.execute("SELECT status FROM pureclarity_gdpr_forgetrequest")
+            return sorted(status for (status,) in rows)
+
+
+@pytest.fixture
+def run_command(
+    migrated_database: Path, tmp_path: Path, pureclarity: LocalPureClarity
+) -> Iterator[Any]:
+    """Run pureclarity_forget in a process of its own, against the local server."""
+    database = tmp_path / "db.sqlite3"
+    database.write_bytes(migrated_database.read_bytes())
+    base_url = pureclarity.url
+
+    def run(*args: str, stdin: bytes = b"", base_url: str = base_url) -> Process:
+        env = subprocess_env(migrated_database.parent, database, base_url)
+        completed = subprocess.run(  # noqa: S603  (arguments come from the tests)
+            [sys.executable, "-m", "django", "pureclarity_forget", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            timeout=60,
+        )
+        return Process(completed, database)
+
+    yield run
+
+
+@pytest.mark.slow
+def test_process_reports_a_failure_on_an_ascii_terminal(
+    run_command: Any, pureclarity: LocalPureClarity
+) -> None:
+    pureclarity.reply(status=500, identifier="bad@example.test")
+
+    process = run_command(NON_ASCII, "bad@example.test")
+
+    assert process.run.returncode == 1
+    assert "UnicodeEncodeError" not in process.stderr
+    assert "Traceback" not in process.stderr
+    assert "b***@e***.test in store view 'default' (request" in process.stderr
+    assert "PureClarity answered 500" in process.stderr
+    assert "CommandError: 1 forget request not delivered;" in process.stderr
+    assert "2 forget requests: 1 succeeded, 1 failed, 0 already forgotten." in (
+        process.stdout
+    )
+    assert sorted(pureclarity.identifiers) == ["bad@example.test", NON_ASCII]
+    assert process.statuses() == [Status.PENDING, Status.SUCCEEDED]
+
+
+@pytest.mark.slow
+def test_process_reads_stdin_and_escapes_what_ascii_cannot_show(
+    run_command: Any, pureclarity: LocalPureClarity
+) -> None:
+    stdin = f"{NON_ASCII_FIRST}\n\n{NON_ASCII_FIRST}\n42\n".encode()
+
+    process = run_command("--file", "-", "-v2", stdin=stdin)
+
+    assert process.run.returncode == 0, process.stderr
+    assert "\\xeb***@e***.test in store view 'default'" in process.stdout
+    assert "2 forget requests: 2 succeeded, 0 failed" in process.stdout
+    assert sorted(pureclarity.identifiers) == ["42", NON_ASCII_FIRST]
+
+
+@pytest.mark.slow
+def test_process_keeps_the_secret_when_the_connection_is_refused(
+    run_command: Any, pureclarity: LocalPureClarity
+) -> None:
+    base_url = f"http://127.0.0.1:{closed_port()}"
+
+    process = run_command("ana@example.test", "-v3", base_url=base_url)
+
+    assert process.run.returncode == 1
+    assert "connection to PureClarity failed" in process.stderr
+    assert SECRET_KEY not in process.stdout + process.stderr
+    assert process.statuses() == [Status.PENDING]
