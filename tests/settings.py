@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import environ
@@ -30,10 +31,11 @@ if os.environ.get("PURECLARITY_TEST_USER_MODEL") == "custom":
     AUTH_USER_MODEL = "testapp.Customer"
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
-DATABASES["default"]["TEST"] = {"NAME": None}
+# A test database name of its own lets two runs share one server.
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("PURECLARITY_TEST_DB_NAME")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
     DATABASES["default"].setdefault("OPTIONS", {})["charset"] = "utf8mb4"
-    DATABASES["default"]["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_bin"}
+    DATABASES["default"]["TEST"].update(CHARSET="utf8mb4", COLLATION="utf8mb4_bin")
 
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -66,4 +68,6 @@ PURECLARITY_GDPR = {
     "BASE_URL": os.environ.get("PURECLARITY_TEST_BASE_URL", "http://127.0.0.1:9"),
     "CONNECT_TIMEOUT": 1.0,
     "READ_TIMEOUT": 1.0,
+    # Subprocesses started by the fault tests pass their own settings this way.
+    **json.loads(os.environ.get("PURECLARITY_TEST_GDPR_JSON", "{}")),
 }
