@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
+from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete
 from django.utils.translation import gettext_lazy as _
 
@@ -14,6 +15,14 @@ class PureClarityGDPRConfig(AppConfig):
         from . import checks  # noqa: F401  (registers the system checks)
         from .receivers import DISPATCH_UID, forget_deleted_user
 
-        # Connected for every sender so proxies and subclasses of the user model
-        # are covered; the receiver returns at once for other models.
-        post_delete.connect(forget_deleted_user, dispatch_uid=DISPATCH_UID)
+        # Connected to the user model and its proxies and subclasses only: a
+        # post_delete receiver on a model stops Django from deleting it in bulk
+        # without loading it, which no other model should pay for.
+        user_model = get_user_model()
+        for model in apps.get_models(include_auto_created=False):
+            if issubclass(model, user_model):
+                post_delete.connect(
+                    forget_deleted_user,
+                    sender=model,
+                    dispatch_uid=f"{DISPATCH_UID}:{model._meta.label_lower}",
+                )

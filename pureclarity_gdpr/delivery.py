@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -31,6 +31,9 @@ from .identifiers import clean, identifier_hashes, mask
 from .models import ForgetAttempt, ForgetRequest, Status, StoreViewPause
 
 logger = logging.getLogger(__name__)
+
+# Identifiers looked up and inserted together when recording.
+RECORD_CHUNK = 500
 
 # The time as delivery sees it; tests replace it to step through backoff without
 # sleeping.
@@ -103,59 +106,105 @@ def record(
     cleaned = list(dict.fromkeys(clean(identifier) for identifier in identifiers))
     names = _store_view_names(store_views)
     result = Recorded()
-    if not cleaned:
-        return result
 
     with transaction.atomic():
-        for identifier in cleaned:
-            hashes = identifier_hashes(identifier)
-            for name in names:
-                _record_one(
-                    identifier, hashes, name, source, requested_by, force, result
-                )
+        for start in range(0, len(cleaned), RECORD_CHUNK):
+            chunk = cleaned[start : start + RECORD_CHUNK]
+            _record_chunk(chunk, names, source, requested_by, force, result)
     return result
 
 
-def _record_one(
-    identifier: str,
-    hashes: list[str],
-    store_view: str,
+def _record_chunk(
+    identifiers: list[str],
+    names: list[str],
     source: str,
     requested_by: Any,
     force: bool,
     result: Recorded,
 ) -> None:
-    open_keys = [ForgetRequest.make_open_key(store_view, h) for h in hashes]
-    existing = ForgetRequest.objects.filter(open_key__in=open_keys).first()
-    if existing is not None:
-        if existing.status == Status.FAILED:
-            ForgetRequest.objects.filter(pk=existing.pk, status=Status.FAILED).update(
-                status=Status.PENDING, next_attempt_at=None, identifier=identifier
+    hashes = {identifier: identifier_hashes(identifier) for identifier in identifiers}
+    every_hash = [h for found in hashes.values() for h in found]
+    known = list(
+        ForgetRequest.objects.filter(
+            Q(open_key__in=[_key(name, h) for name in names for h in every_hash])
+            | Q(
+                identifier_hash__in=every_hash,
+                store_view__in=names,
+                status=Status.SUCCEEDED,
             )
-        result.already_open.append(existing)
-        return
-
-    if not force:
-        done = ForgetRequest.objects.filter(
-            identifier_hash__in=hashes,
-            store_view=store_view,
-            status=Status.SUCCEEDED,
-        ).first()
-        if done is not None:
-            result.already_forgotten.append(done)
-            return
-
-    result.created.append(
-        ForgetRequest.objects.create(
-            identifier=identifier,
-            identifier_hash=hashes[0],
-            identifier_hint=mask(identifier),
-            store_view=store_view,
-            source=source,
-            requested_by=requested_by,
-            open_key=ForgetRequest.make_open_key(store_view, hashes[0]),
         )
     )
+    open_requests = {r.open_key: r for r in known if r.open_key}
+    forgotten = {
+        _key(r.store_view, r.identifier_hash): r
+        for r in known
+        if r.status == Status.SUCCEEDED
+    }
+
+    new: list[ForgetRequest] = []
+    for identifier in identifiers:
+        for name in names:
+            keys = [_key(name, h) for h in hashes[identifier]]
+            existing = next(
+                (open_requests[k] for k in keys if k in open_requests), None
+            )
+            done = next((forgotten[k] for k in keys if k in forgotten), None)
+            if existing is not None:
+                result.already_open.append(existing)
+            elif done is not None and not force:
+                result.already_forgotten.append(done)
+            else:
+                new.append(
+                    ForgetRequest(
+                        identifier=identifier,
+                        identifier_hash=hashes[identifier][0],
+                        identifier_hint=mask(identifier),
+                        store_view=name,
+                        source=source,
+                        requested_by=requested_by,
+                        open_key=_key(name, hashes[identifier][0]),
+                    )
+                )
+
+    # Asking again for a request that failed for good is a retry.
+    failed = [r.pk for r in result.already_open if r.status == Status.FAILED]
+    ForgetRequest.objects.filter(pk__in=failed, status=Status.FAILED).update(
+        status=Status.PENDING, next_attempt_at=None
+    )
+    result.created += _insert(new, result)
+
+
+def _key(store_view: str, identifier_hash: str) -> str:
+    return ForgetRequest.make_open_key(store_view, identifier_hash)
+
+
+def _insert(new: list[ForgetRequest], result: Recorded) -> list[ForgetRequest]:
+    """Insert new requests; one recorded meanwhile by another process is reused."""
+    if not new:
+        return []
+    try:
+        with transaction.atomic():
+            created = ForgetRequest.objects.bulk_create(new)
+    except IntegrityError:
+        created = []
+        for request in new:
+            try:
+                with transaction.atomic():
+                    request.save(force_insert=True)
+                created.append(request)
+            except IntegrityError:
+                request.pk = None
+                result.already_open.append(
+                    ForgetRequest.objects.get(open_key=request.open_key)
+                )
+
+    if any(request.pk is None for request in created):
+        # Databases that cannot return ids from a bulk insert.
+        by_key = ForgetRequest.objects.in_bulk(
+            [r.open_key for r in created], field_name="open_key"
+        )
+        created = [by_key[r.open_key] for r in created]
+    return created
 
 
 def record_needs_attention(

@@ -29,6 +29,8 @@ INSTALLED_APPS = [
 # A user model of our own, swapped in when a test run asks for it.
 if os.environ.get("PURECLARITY_TEST_USER_MODEL") == "custom":
     AUTH_USER_MODEL = "testapp.Customer"
+else:
+    INSTALLED_APPS.append("tests.proxyapp")
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
 # A test database name of its own lets two runs share one server.

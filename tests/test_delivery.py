@@ -262,3 +262,21 @@ def test_no_store_view_refuses_to_record(pureclarity: LocalPureClarity) -> None:
         delivery.record(["ben@example.test"], source=Source.API)
 
     assert ForgetRequest.objects.count() == 0
+
+
+def test_a_request_recorded_meanwhile_is_reused(pureclarity: LocalPureClarity) -> None:
+    first = delivery.record(["ben@example.test"], source=Source.API).created[0]
+    racing = ForgetRequest(
+        identifier="ben@example.test",
+        identifier_hash=first.identifier_hash,
+        store_view=first.store_view,
+        source=Source.COMMAND,
+        open_key=first.open_key,
+    )
+    result = delivery.Recorded()
+
+    created = delivery._insert([racing], result)
+
+    assert created == []
+    assert result.already_open == [first]
+    assert ForgetRequest.objects.count() == 1

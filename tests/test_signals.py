@@ -200,3 +200,20 @@ def test_failed_call_never_breaks_the_deletion(
 
     assert {r.status for r in ForgetRequest.objects.all()} == {Status.SUCCEEDED}
     assert len(pureclarity.received) == 2
+
+
+def test_other_models_keep_fast_deletes() -> None:
+    from django.contrib.sessions.models import Session
+    from django.db.models.deletion import Collector
+
+    assert Collector(using="default").can_fast_delete(Session.objects.all())
+
+
+def test_a_proxy_of_the_user_model_is_covered(pureclarity: LocalPureClarity) -> None:
+    from .proxyapp.models import StaffProxy
+
+    user = make_user("jo", "jo@example.test")
+
+    StaffProxy.objects.get(pk=user.pk).delete()
+
+    assert "jo@example.test" in pureclarity.identifiers
