@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_AGE": 7 * 24 * 3600,
     "LEASE": 300,
     "PAUSE": 3600,
+    "RATE_LIMIT": None,
     "KEEP_IDENTIFIERS": False,
     "RETENTION_DAYS": None,
     "HASH_KEY": None,
@@ -281,6 +282,16 @@ def _number_problems() -> Iterator[Problem]:
 
 def _privacy_problems() -> Iterator[Problem]:
     raw = _raw()
+    rate = raw.get("RATE_LIMIT")
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, int | float) or rate <= 0
+    ):
+        yield Problem(
+            "pureclarity_gdpr.E008",
+            f"{SETTING_NAME}['RATE_LIMIT'] is {rate!r}.",
+            "Set RATE_LIMIT to the most requests per second to send to each store "
+            "view, such as 50, or None for no limit.",
+        )
     days = raw.get("RETENTION_DAYS")
     if days is not None and (
         isinstance(days, bool) or not isinstance(days, int) or days < 1
@@ -446,6 +457,12 @@ class Settings:
     def pause(self) -> timedelta:
         """How long a store view waits after PureClarity refuses its keys."""
         return timedelta(seconds=self._get("PAUSE"))
+
+    @property
+    def rate_limit(self) -> float | None:
+        """The most calls per second to each store view, or None for no limit."""
+        rate = self._get("RATE_LIMIT")
+        return None if rate is None else float(rate)
 
     @property
     def keep_identifiers(self) -> bool:

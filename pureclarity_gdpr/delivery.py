@@ -10,6 +10,7 @@ contended by this app.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -24,7 +25,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from . import client, signals
+from . import client, ratelimit, signals
 from .conf import StoreView, conf
 from .exceptions import ConfigurationError, UnknownStoreView
 from .identifiers import clean, identifier_hashes, mask
@@ -293,10 +294,16 @@ def _claim(
     return list(ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING))
 
 
-def _release(request: ForgetRequest) -> None:
+def _release(request: ForgetRequest, after: float = 0.0) -> None:
+    """Give a claimed request back unsent, due again ``after`` seconds from now."""
     ForgetRequest.objects.filter(
         pk=request.pk, claim_token=request.claim_token, status=Status.SENDING
-    ).update(status=Status.PENDING, lease_expires_at=None, claim_token="")
+    ).update(
+        status=Status.PENDING,
+        lease_expires_at=None,
+        claim_token="",
+        next_attempt_at=clock() + timedelta(seconds=after) if after else None,
+    )
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -472,12 +479,38 @@ def deliver(
         return result
 
     deadline = None if budget is None else time.monotonic() + budget
-    with ThreadPoolExecutor(
-        max_workers=min(conf.max_in_flight, len(claimed)),
-        thread_name_prefix="pureclarity-forget",
-    ) as pool:
-        _run(pool, claimed, store_views, deadline, stop, result)
+    _run(_executor(), claimed, store_views, deadline, stop, result)
     return result
+
+
+_pool: tuple[int, int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """The process's thread pool for HTTP calls.
+
+    It outlives each delivery run so that its threads keep their sessions, and the
+    sessions their kept-alive connections. A forked child makes its own.
+    """
+    global _pool
+    size = conf.max_in_flight
+    with _pool_lock:
+        if _pool is None or _pool[:2] != (os.getpid(), size):
+            if _pool is not None and _pool[0] == os.getpid():
+                _pool[2].shutdown(wait=False)
+            pool = ThreadPoolExecutor(size, thread_name_prefix="pureclarity-forget")
+            _pool = (os.getpid(), size, pool)
+        return _pool[2]
+
+
+def _send(store_view: StoreView, identifier: str, rate: float | None) -> client.Answer:
+    ratelimit.wait_turn(store_view.name, rate)
+    answer = client.send_forget(store_view, identifier, conf.timeout)
+    if answer.status_code == 429:
+        until = clock().timestamp() + (answer.retry_after or 1.0)
+        ratelimit.hold_back(store_view.name, until)
+    return answer
 
 
 def _run(
@@ -498,8 +531,10 @@ def _run(
         )
         while waiting and len(running) < conf.max_in_flight and not out_of_time:
             request = waiting.pop(0)
-            if request.store_view in paused:
-                _release(request)
+            held_for = ratelimit.held_for(request.store_view, clock().timestamp())
+            if request.store_view in paused or held_for > 0:
+                # Waiting here would keep a caller (a web request, even) waiting.
+                _release(request, after=held_for)
                 result.deferred.append(request.pk)
                 continue
             store_view = store_views.get(request.store_view)
@@ -511,9 +546,7 @@ def _run(
                 )
                 result.failed.append(request.pk)
                 continue
-            future = pool.submit(
-                client.send_forget, store_view, request.identifier, conf.timeout
-            )
+            future = pool.submit(_send, store_view, request.identifier, conf.rate_limit)
             running[future] = (request, clock())
 
         if out_of_time:

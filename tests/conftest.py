@@ -10,7 +10,7 @@ import pytest
 from django.test import override_settings
 from django.utils import timezone
 
-from pureclarity_gdpr import delivery
+from pureclarity_gdpr import delivery, ratelimit
 from pureclarity_gdpr.testing import LocalPureClarity
 
 ACCESS_KEY = "AK-TEST"
@@ -40,6 +40,7 @@ def pureclarity(_server: LocalPureClarity) -> Iterator[LocalPureClarity]:
     """The local PureClarity, reset, with PURECLARITY_GDPR pointing at it."""
     _server.reset()
     _server.latency = 0.0
+    ratelimit.reset()
     with override_settings(PURECLARITY_GDPR=gdpr_settings(_server)):
         yield _server
     _server.release()

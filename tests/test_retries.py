@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 from email.utils import format_datetime
 
 import pytest
@@ -236,3 +237,33 @@ def test_retry_makes_a_waiting_request_due_now(
 
     request.refresh_from_db()
     assert request.status == Status.SUCCEEDED
+
+
+def test_a_429_holds_back_the_store_view(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=429, headers={"Retry-After": "30"}, times=1)
+    serial = gdpr_settings(pureclarity, MAX_IN_FLIGHT=1)
+    with override_settings(PURECLARITY_GDPR=serial):
+        delivery.record([f"u{n}@example.test" for n in range(4)], source=Source.API)
+
+        first = deliver_due()
+        clock.advance(61)
+        later = deliver_due()
+
+    assert len(pureclarity.received) == 4
+    assert first.succeeded == []
+    assert len(later.succeeded) == 4
+
+
+def test_rate_limit_spaces_the_calls(pureclarity: LocalPureClarity) -> None:
+    paced = gdpr_settings(pureclarity, RATE_LIMIT=20, MAX_IN_FLIGHT=4)
+    with override_settings(PURECLARITY_GDPR=paced):
+        delivery.record([f"u{n}@example.test" for n in range(6)], source=Source.API)
+        deliver_due()
+
+    times = sorted(r.received_at for r in pureclarity.received)
+    gaps = [later - earlier for earlier, later in pairwise(times)]
+    assert len(times) == 6
+    # Spacing of 1/20 s, less what scheduling jitter may take off one gap.
+    assert min(gaps) >= 0.04
