@@ -248,11 +248,13 @@ def test_a_429_holds_back_the_store_view(
         delivery.record([f"u{n}@example.test" for n in range(4)], source=Source.API)
 
         first = deliver_due()
+        sent_at_first = len(pureclarity.received)
         clock.advance(61)
         later = deliver_due()
 
-    assert len(pureclarity.received) == 4
+    assert sent_at_first == 1
     assert first.succeeded == []
+    assert len(first.deferred) == 4
     assert len(later.succeeded) == 4
 
 
