@@ -61,11 +61,15 @@ class Delivered:
     succeeded: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     deferred: list[int] = field(default_factory=list)
+    # Tried in this run, failed for now, and scheduled for another attempt; these
+    # are also in ``deferred``.
+    retrying: list[int] = field(default_factory=list)
 
     def merge(self, other: Delivered) -> None:
         self.succeeded += other.succeeded
         self.failed += other.failed
         self.deferred += other.deferred
+        self.retrying += other.retrying
 
 
 def _store_view_names(store_views: Iterable[str] | None) -> list[str]:
@@ -209,7 +213,11 @@ def _insert(new: list[ForgetRequest], result: Recorded) -> list[ForgetRequest]:
 
 
 def record_needs_attention(
-    *, store_views: Iterable[str] | None, source: str, reason: str
+    *,
+    store_views: Iterable[str] | None,
+    source: str,
+    reason: str,
+    requested_by: Any = None,
 ) -> list[ForgetRequest]:
     """Record that someone could not be forgotten automatically, and why."""
     requests = [
@@ -218,6 +226,7 @@ def record_needs_attention(
             source=source,
             status=Status.NEEDS_ATTENTION,
             last_error=reason,
+            requested_by=requested_by,
         )
         for name in _store_view_names(store_views)
     ]
@@ -570,6 +579,7 @@ def _run(
                 result.failed.append(request.pk)
             else:
                 result.deferred.append(request.pk)
+                result.retrying.append(request.pk)
 
 
 def resume(store_view: str) -> int:
