@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.apps import AppConfig
@@ -102,5 +103,40 @@ def check_tasks(
             hint="Use Django 6, or install django-tasks on Django 5.2, and set a "
             "TASKS backend; or set DELIVERY to 'immediate' or 'worker'.",
             id="pureclarity_gdpr.E012",
+        )
+    ]
+
+
+# Tagged "database" as Django's checks that query are: it runs with
+# "manage.py check --database default" (say, from monitoring), not on every command.
+@checks.register(TAG, checks.Tags.database)
+def check_failing_requests(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    from django.db import DatabaseError
+    from django.db.models import Q
+    from django.utils import timezone
+
+    from .models import OPEN_STATUSES, ForgetRequest, Status
+
+    day_ago = timezone.now() - timedelta(days=1)
+    failing = ForgetRequest.objects.filter(created_at__lt=day_ago).filter(
+        Q(status__in=OPEN_STATUSES, attempts__gt=0) | Q(status=Status.NEEDS_ATTENTION)
+    )
+    try:
+        count = failing.count()
+    except DatabaseError:
+        # Not migrated yet, or no database at hand: nothing to say about requests.
+        return []
+    if not count:
+        return []
+    return [
+        checks.Warning(
+            f"{count} forget request(s) have not reached PureClarity for more than a "
+            "day.",
+            hint="Open the forget requests in the admin (filter on status), or run "
+            "'manage.py pureclarity_forget --list', and see the runbook for what "
+            "each failure means.",
+            id="pureclarity_gdpr.W003",
         )
     ]

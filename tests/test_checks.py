@@ -100,3 +100,33 @@ def test_the_secret_is_not_in_repr() -> None:
         view = conf.store_view("default")
 
     assert "SK-FAKE-0000" not in repr(view)
+
+
+@pytest.mark.django_db
+def test_requests_failing_for_a_day_are_reported() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pureclarity_gdpr.models import ForgetRequest, Source, Status
+
+    old = timezone.now() - timedelta(days=2)
+    ForgetRequest.objects.create(
+        store_view="default",
+        source=Source.API,
+        status=Status.FAILED,
+        attempts=3,
+        created_at=old,
+    )
+    ForgetRequest.objects.create(
+        store_view="default",
+        source=Source.API,
+        status=Status.PENDING,
+        attempts=0,
+        created_at=old,
+    )
+
+    messages = checks.run_checks(tags=["database"], databases=["default"])
+
+    (warning,) = [m for m in messages if m.id == "pureclarity_gdpr.W003"]
+    assert warning.msg.startswith("1 forget request(s)")

@@ -22,4 +22,3 @@ class Customer(AbstractBaseUser, PermissionsMixin):
         # Active only when a test run swaps it in; otherwise it is swapped out,
         # as auth.User is when this one is used.
         swappable = "AUTH_USER_MODEL"
-
