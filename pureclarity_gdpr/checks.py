@@ -111,8 +111,12 @@ def check_tasks(
 # "manage.py check --database default" (say, from monitoring), not on every command.
 @checks.register(TAG, checks.Tags.database)
 def check_failing_requests(
-    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+    app_configs: Sequence[AppConfig] | None = None,
+    databases: Sequence[str] | None = None,
+    **kwargs: Any,
 ) -> list[checks.CheckMessage]:
+    if not databases:
+        return []
     from django.db import DatabaseError
     from django.db.models import Q
     from django.utils import timezone
@@ -124,7 +128,7 @@ def check_failing_requests(
         Q(status__in=OPEN_STATUSES, attempts__gt=0) | Q(status=Status.NEEDS_ATTENTION)
     )
     try:
-        count = failing.count()
+        count = sum(failing.using(alias).count() for alias in databases)
     except DatabaseError:
         # Not migrated yet, or no database at hand: nothing to say about requests.
         return []
