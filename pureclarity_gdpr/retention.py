@@ -22,30 +22,35 @@ class Purged:
     attempts: int
 
 
-def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
+def purge(
+    older_than: timedelta, now: datetime | None = None, *, dry_run: bool = False
+) -> Purged:
     """Strip finished requests created before ``now - older_than`` to their proof.
 
     What is kept: the identifier hash, the store view, the status and the dates.
     What goes: the masked hint, error texts, who asked, and the attempts' answer
-    excerpts and errors (the attempts' dates and status codes stay).
+    excerpts and errors (the attempts' dates and status codes stay). With
+    ``dry_run`` nothing is written; the counts are what a purge would change.
     """
     cutoff = (now or timezone.now()) - older_than
     old = ForgetRequest.objects.filter(status__in=FINISHED, created_at__lt=cutoff)
+    attempts = ForgetAttempt.objects.filter(request__in=old).exclude(
+        excerpt="", error=""
+    )
+    requests = old.exclude(identifier_hint="", last_error="", requested_by__isnull=True)
+    if dry_run:
+        return Purged(requests=requests.count(), attempts=attempts.count())
 
     with transaction.atomic():
-        attempts = (
-            ForgetAttempt.objects.filter(request__in=old)
-            .exclude(excerpt="", error="")
-            .update(excerpt="", error="")
+        attempts_purged = attempts.update(excerpt="", error="")
+        requests_purged = requests.update(
+            identifier="", identifier_hint="", last_error="", requested_by=None
         )
-        requests = old.exclude(
-            identifier_hint="", last_error="", requested_by__isnull=True
-        ).update(identifier="", identifier_hint="", last_error="", requested_by=None)
 
     logger.info(
         "Purged %s finished forget requests and %s attempts older than %s",
-        requests,
-        attempts,
+        requests_purged,
+        attempts_purged,
         cutoff.date().isoformat(),
     )
-    return Purged(requests=requests, attempts=attempts)
+    return Purged(requests=requests_purged, attempts=attempts_purged)

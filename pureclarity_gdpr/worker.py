@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 
 from django.db import close_old_connections, connection
@@ -18,21 +19,39 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 100
 
 
+@dataclass
+class Counts:
+    """How many requests batches delivered: counts only, so a worker running for
+    months keeps no growing list of ids."""
+
+    succeeded: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+    def add(self, batch: Delivered | Counts) -> None:
+        if isinstance(batch, Delivered):
+            batch = Counts(len(batch.succeeded), len(batch.failed), len(batch.deferred))
+        self.succeeded += batch.succeeded
+        self.failed += batch.failed
+        self.deferred += batch.deferred
+
+
 def drain(
     stop: threading.Event | None = None,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[Delivered], None] | None = None,
-) -> Delivered:
-    """Deliver every request that is due now, batch after batch.
+    store_views: Iterable[str] | None = None,
+) -> Counts:
+    """Deliver every request that is due now (of ``store_views``), batch after batch.
 
     Requests that fail and are scheduled again are not due now, so this ends.
     """
-    total = Delivered()
+    total = Counts()
     while stop is None or not stop.is_set():
-        batch = deliver(limit=batch_size, stop=stop)
+        batch = deliver(limit=batch_size, stop=stop, store_views=store_views)
         if on_batch is not None:
             on_batch(batch)
-        total.merge(batch)
+        total.add(batch)
         if not (batch.succeeded or batch.failed or batch.deferred):
             break
     return total
@@ -44,8 +63,10 @@ def stop_on_signals() -> Iterator[threading.Event]:
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
+        # Event.set() takes a lock the interrupted main thread may hold (inside
+        # stop.wait()); setting it from another thread cannot deadlock.
+        threading.Thread(target=stop.set, daemon=True).start()
         logger.info("Stopping after the requests in flight (signal %s)", signum)
-        stop.set()
 
     previous = {
         signum: signal.signal(signum, request_stop)
@@ -63,7 +84,7 @@ def run(
     poll_interval: float = 5.0,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[Delivered], None] | None = None,
-) -> Delivered:
+) -> Counts:
     """Keep delivering until ``stop`` is set, looking for due requests each poll."""
     if connection.vendor == "sqlite":
         logger.warning(
@@ -71,10 +92,10 @@ def run(
             "locks to share requests between several."
         )
 
-    total = Delivered()
+    total = Counts()
     while not stop.is_set():
         # A long-running process must not keep a connection the server dropped.
         close_old_connections()
-        total.merge(drain(stop, batch_size, on_batch))
+        total.add(drain(stop, batch_size, on_batch))
         stop.wait(poll_interval)
     return total

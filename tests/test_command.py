@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +21,12 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
 from pureclarity_gdpr import delivery
-from pureclarity_gdpr.models import ForgetRequest, Source, Status
+from pureclarity_gdpr.models import ForgetRequest, Source, Status, StoreViewPause
 from pureclarity_gdpr.testing import LocalPureClarity
 from tests.conftest import SECRET_KEY, gdpr_settings
 
@@ -29,19 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 NON_ASCII = "zoë@exämple.test"
 # Masked, this keeps its first character: output must cope with it on ASCII.
 NON_ASCII_FIRST = "ëve@exämple.test"
-
-# Until tests/settings.py reads PURECLARITY_TEST_BASE_URL itself, subprocesses use
-# this module, written next to their database.
-SUBPROCESS_SETTINGS = """\
-import os
-
-from tests.settings import *  # noqa: F403
-
-PURECLARITY_GDPR = {
-    **PURECLARITY_GDPR,  # noqa: F405
-    "BASE_URL": os.environ.get("PURECLARITY_TEST_BASE_URL", "http://127.0.0.1:9"),
-}
-"""
 
 
 @dataclass
@@ -343,6 +335,20 @@ def test_retry_failed_sends_failed_requests_again(
     assert statuses() == [Status.SUCCEEDED]
 
 
+def test_retry_failed_leaves_requests_never_tried(
+    pureclarity: LocalPureClarity,
+) -> None:
+    delivery.record(["later@example.test"], source=Source.API)
+    later = timezone.now() + timedelta(hours=1)
+    ForgetRequest.objects.update(next_attempt_at=later)
+
+    result = forget("--retry-failed")
+
+    assert result == Result("No forget requests to send.\n", "", None)
+    assert ForgetRequest.objects.get().next_attempt_at == later
+    assert pureclarity.received == []
+
+
 def test_deliver_sends_pending_requests(pureclarity: LocalPureClarity) -> None:
     delivery.record(["ana@example.test", "42"], source=Source.API)
 
@@ -520,16 +526,592 @@ def test_unusable_settings_stop_before_anything_is_written(
     assert ForgetRequest.objects.count() == 0
 
 
+def test_a_mode_that_runs_alone_refuses_company(
+    pureclarity: LocalPureClarity,
+) -> None:
+    results = [
+        forget("--list", "--deliver"),
+        forget("--worker", "ana@example.test"),
+        forget("--purge", "--worker"),
+        forget("--deliver", "--status", "failed"),
+        forget("--deliver", "--older-than-days", "3"),
+        forget("--deliver", "--poll-interval", "1"),
+        forget("--worker", "--dry-run"),
+        forget("--purge", "--store-view", "default", "--older-than-days", "3"),
+    ]
+
+    assert [result.error for result in results] == [
+        "--list cannot be combined with --deliver.",
+        "--worker cannot be combined with identifiers.",
+        "--worker cannot be combined with --purge.",
+        "--status applies only to --list.",
+        "--older-than-days applies only to --purge.",
+        "--poll-interval applies only to --worker.",
+        "--worker cannot be combined with --dry-run.",
+        "--purge works on every store view; drop --store-view.",
+    ]
+    assert pureclarity.received == []
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--batch-size", "0"), ("--older-than-days", "-1"), ("--poll-interval", "0")],
+)
+def test_sizes_and_intervals_must_be_positive(option: str, value: str) -> None:
+    with pytest.raises(CommandError, match=f"'{value}' is not a"):
+        call_command("pureclarity_forget", "--purge", option, value)
+
+
+# --deliver: batch after batch until nothing is due.
+
+
+def test_deliver_goes_through_every_due_request_in_batches(
+    pureclarity: LocalPureClarity,
+) -> None:
+    delivery.record([f"user{n}@example.test" for n in range(7)], source=Source.API)
+    ids = sorted(ForgetRequest.objects.values_list("pk", flat=True))
+
+    result = forget("--deliver", "--batch-size", "3", verbosity=2)
+
+    assert result.error is None
+    assert result.stdout.splitlines() == [
+        *(
+            f"u***@e***.test in store view 'default' (request {pk}): succeeded."
+            for pk in ids
+        ),
+        "7 forget requests: 7 succeeded, 0 failed, 0 already forgotten.",
+    ]
+    assert sorted(pureclarity.identifiers) == sorted(
+        f"user{n}@example.test" for n in range(7)
+    )
+    assert pureclarity.max_concurrent <= 3
+    assert statuses() == [Status.SUCCEEDED] * 7
+
+
+def test_deliver_reports_failures_of_any_batch_and_exits_non_zero(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=400, identifier="bad@example.test")
+    delivery.record(
+        ["a@example.test", "bad@example.test", "c@example.test"], source=Source.API
+    )
+    bad = ForgetRequest.objects.get(identifier="bad@example.test")
+
+    result = forget("--deliver", "--batch-size", "1")
+
+    assert result.stderr == (
+        f"b***@e***.test in store view 'default' (request {bad.pk}): failed: "
+        "PureClarity answered 400 (Bad Request): the request was not accepted.\n"
+    )
+    assert result.stdout == (
+        "3 forget requests: 2 succeeded, 1 failed, 0 already forgotten.\n"
+    )
+    assert result.error is not None
+    assert result.error.startswith("1 forget request not delivered; see above.")
+    assert statuses() == [Status.FAILED, Status.SUCCEEDED, Status.SUCCEEDED]
+
+
+def test_deliver_in_batches_keeps_to_its_store_view(
+    two_store_views: LocalPureClarity,
+) -> None:
+    delivery.record(
+        ["a@example.test", "b@example.test", "c@example.test"], source=Source.API
+    )
+
+    result = forget("--deliver", "--store-view", "us", "--batch-size", "1")
+
+    assert result.stdout == (
+        "3 forget requests: 3 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert {r.access_key for r in two_store_views.received} == {"AK-US"}
+    assert sorted(ForgetRequest.objects.values_list("store_view", "status")) == [
+        *[("uk", Status.PENDING)] * 3,
+        *[("us", Status.SUCCEEDED)] * 3,
+    ]
+
+
+def test_recorded_and_due_requests_are_each_sent_once(
+    pureclarity: LocalPureClarity,
+) -> None:
+    delivery.record(["due@example.test"], source=Source.API)
+
+    result = forget("new@example.test", "--deliver", "--batch-size", "1")
+
+    assert result.stdout == (
+        "2 forget requests: 2 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert sorted(pureclarity.identifiers) == ["due@example.test", "new@example.test"]
+
+
+# --worker: in this process, stopped by a SIGTERM it sends itself.
+
+
+@contextmanager
+def sigterm_once(ready: Callable[[], bool]) -> Iterator[None]:
+    """Send this process SIGTERM once the worker handles it and ``ready()`` holds.
+
+    Without the worker's handler in place, SIGTERM would end the test run, so it
+    is sent only while that handler is installed; after 10 s it is sent anyway,
+    so a worker that never gets ready fails the test instead of hanging it.
+    """
+    original = signal.getsignal(signal.SIGTERM)
+
+    def watch() -> None:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline + 5:
+            handled = signal.getsignal(signal.SIGTERM) is not original
+            if handled and (ready() or time.monotonic() > deadline):
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    yield
+    watcher.join()
+
+
+def sqlite_warning() -> str:
+    if connection.vendor != "sqlite":
+        return ""
+    return (
+        "Warning: the database is SQLite; run only one worker. Several would wait "
+        "on each other's writes and fail with 'database is locked'.\n"
+    )
+
+
+WORKER_STARTED = (
+    "Worker started: delivering due forget requests in batches of 1, looking "
+    "every 0.05 s. SIGTERM or Ctrl-C stops it once the requests in flight are done."
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_prints_each_batch_and_a_summary_when_stopped(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=400, identifier="bad@example.test")
+    delivery.record(
+        ["a@example.test", "bad@example.test", "c@example.test"], source=Source.API
+    )
+    original = signal.getsignal(signal.SIGTERM)
+
+    with sigterm_once(lambda: len(pureclarity.received) >= 3):
+        result = forget(
+            "--worker", "--poll-interval", "0.05", "--batch-size", "1", verbosity=2
+        )
+
+    assert result.error is None
+    assert result.stderr == sqlite_warning()
+    assert result.stdout.splitlines() == [
+        WORKER_STARTED,
+        "Delivered a batch of 1 forget request: 1 succeeded, 0 failed, 0 to try again.",
+        "Delivered a batch of 1 forget request: 0 succeeded, 1 failed, 0 to try again.",
+        "Delivered a batch of 1 forget request: 1 succeeded, 0 failed, 0 to try again.",
+        "Worker stopped: 3 forget requests: 2 succeeded, 1 failed, 0 to try again.",
+    ]
+    assert statuses() == [Status.FAILED, Status.SUCCEEDED, Status.SUCCEEDED]
+    assert signal.getsignal(signal.SIGTERM) is original
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_finishes_the_request_in_flight_when_stopped(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(hold=True, times=1)
+    delivery.record(["a@example.test", "b@example.test"], source=Source.API)
+
+    def held_then_released() -> bool:
+        if not pureclarity.received:
+            return False
+        threading.Timer(0.3, pureclarity.release).start()
+        return True
+
+    with (
+        override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=1)),
+        sigterm_once(held_then_released),
+    ):
+        result = forget("--worker", "--poll-interval", "0.05", verbosity=1)
+
+    assert result.error is None
+    assert result.stdout.splitlines()[-1] == (
+        "Worker stopped: 2 forget requests: 1 succeeded, 0 failed, 1 to try again."
+    )
+    assert statuses() == [Status.PENDING, Status.SUCCEEDED]
+    assert len(pureclarity.identifiers) == 1
+
+
+def test_sigterm_stops_deliver_after_the_request_in_flight(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(hold=True, times=1)
+    delivery.record(["a@example.test", "b@example.test"], source=Source.API)
+
+    def held_then_released() -> bool:
+        if not pureclarity.received:
+            return False
+        threading.Timer(0.3, pureclarity.release).start()
+        return True
+
+    with (
+        override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=1)),
+        sigterm_once(held_then_released),
+    ):
+        result = forget("--deliver")
+
+    assert result.stdout == (
+        "2 forget requests: 1 succeeded, 0 failed, 0 already forgotten, "
+        "1 still pending.\n"
+    )
+    assert result.error == (
+        "Stopped by a signal before the run was complete; requests not sent stay "
+        "pending for the next run."
+    )
+    assert statuses() == [Status.PENDING, Status.SUCCEEDED]
+    assert len(pureclarity.identifiers) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_deliver_runs_in_a_thread_that_cannot_handle_signals(
+    pureclarity: LocalPureClarity,
+) -> None:
+    delivery.record(["ana@example.test"], source=Source.API)
+    results: list[Result] = []
+
+    def deliver_in_thread() -> None:
+        results.append(forget("--deliver"))
+        # Its own connection, which must not outlive the test database.
+        connections.close_all()
+
+    thread = threading.Thread(target=deliver_in_thread)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert results == [
+        Result(
+            "1 forget request: 1 succeeded, 0 failed, 0 already forgotten.\n",
+            "",
+            None,
+        )
+    ]
+
+
+# --list
+
+
+def row(
+    pk: int | None,
+    hint: str,
+    store_view: str,
+    status: str,
+    attempts: int,
+    next_attempt: str,
+    error: str,
+) -> str:
+    """A --list row, its cells padded as the header lays them out."""
+    return (
+        f"{pk:>7}  {hint:<20}  {store_view:<12}  {status:<15}  {attempts:>8}  "
+        f"{next_attempt:<25}  {error}"
+    )
+
+
+LIST_HEADER = (
+    "     ID  IDENTIFIER            STORE VIEW    STATUS           ATTEMPTS  "
+    "NEXT ATTEMPT               LAST ERROR"
+)
+
+
+def test_list_shows_open_requests_and_counts(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=400, identifier="failed@example.test")
+    forget("failed@example.test", "done@example.test")
+    delivery.record(["pending@example.test", "sending@example.test"], source=Source.API)
+    ForgetRequest.objects.filter(identifier="sending@example.test").update(
+        status=Status.SENDING
+    )
+    delivery.record_needs_attention(
+        store_views=None, source=Source.USER_DELETION, reason="No identifier. " * 8
+    )
+    failed, pending, sending, attention = ForgetRequest.objects.exclude(
+        status=Status.SUCCEEDED
+    ).order_by("created_at", "id")
+
+    result = forget("--list")
+
+    error = "PureClarity answered 400 (Bad Request): the request was n..."
+    reason = "No identifier. No identifier. No identifier. No identifie..."
+    assert result.stdout.splitlines() == [
+        LIST_HEADER,
+        row(failed.pk, "f***@e***.test", "default", "failed", 1, "-", error),
+        row(pending.pk, "p***@e***.test", "default", "pending", 0, "due", "-"),
+        row(sending.pk, "s***@e***.test", "default", "sending", 0, "-", "-"),
+        row(attention.pk, "-", "default", "needs_attention", 0, "-", reason),
+        "4 forget requests: 1 pending, 1 sending, 1 failed, 1 needs attention.",
+    ]
+    assert result.stderr == ""
+
+
+def test_list_status_filters(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(status=400, identifier="failed@example.test")
+    forget("failed@example.test")
+    delivery.record(["pending@example.test"], source=Source.API)
+
+    result = forget("--list", "--status", "failed")
+
+    lines = result.stdout.splitlines()
+    assert lines[0] == LIST_HEADER
+    assert [line.split()[1:3] for line in lines[1:-1]] == [
+        ["f***@e***.test", "default"]
+    ]
+    assert lines[-1] == "1 forget request: 1 failed."
+
+
+def test_list_with_nothing_open(pureclarity: LocalPureClarity) -> None:
+    forget("done@example.test")
+
+    result = forget("--list")
+
+    assert result == Result(
+        "0 forget requests: 0 pending, 0 sending, 0 failed, 0 needs attention.\n",
+        "",
+        None,
+    )
+
+
+def test_list_shows_paused_store_views(two_store_views: LocalPureClarity) -> None:
+    two_store_views.reply(status=403, access_key="AK-UK")
+    forget("ana@example.test")
+    until = StoreViewPause.objects.get().paused_until.isoformat("T", "seconds")
+
+    everything = forget("--list", "--status", "failed")
+    us_only = forget("--list", "--status", "failed", "--store-view", "us")
+
+    assert everything.stdout.splitlines() == [
+        "0 forget requests: 0 failed.",
+        f"Store view 'uk' is paused until {until}: "
+        "PureClarity answered 403 (Forbidden): check the access key and secret key "
+        "of store view 'uk'. Lift the pause with --resume uk once the cause is "
+        "fixed.",
+    ]
+    assert us_only.stdout == "0 forget requests: 0 failed.\n"
+
+
+# --resume and pauses
+
+
+def pause_default_store_view(pureclarity: LocalPureClarity) -> None:
+    """PureClarity refuses the keys once; the store view is paused."""
+    pureclarity.reply(status=403, times=1)
+    forget("refused@example.test")
+    delivery.record(["waiting@example.test"], source=Source.API)
+    assert StoreViewPause.objects.filter(store_view="default").exists()
+
+
+def test_resume_lifts_the_pause_and_says_what_is_due(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pause_default_store_view(pureclarity)
+
+    result = forget("--resume", "default")
+    delivered = forget("--deliver")
+
+    assert result == Result(
+        "Resumed store view 'default': 2 pending requests are due again.\n", "", None
+    )
+    assert not StoreViewPause.objects.exists()
+    assert delivered.stdout == (
+        "2 forget requests: 2 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert sorted(pureclarity.identifiers) == [
+        "refused@example.test",
+        "refused@example.test",
+        "waiting@example.test",
+    ]
+
+
+def test_resume_and_deliver_in_one_run(two_store_views: LocalPureClarity) -> None:
+    two_store_views.reply(status=403, access_key="AK-UK", times=1)
+    forget("ana@example.test")
+
+    result = forget("--resume", "uk", "--resume", "uk", "--deliver")
+
+    assert result.stdout == (
+        "Resumed store view 'uk': 1 pending request is due again.\n"
+        "1 forget request: 1 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert statuses() == [Status.SUCCEEDED, Status.SUCCEEDED]
+
+
+def test_resume_of_a_store_view_that_is_not_paused(
+    pureclarity: LocalPureClarity,
+) -> None:
+    result = forget("--resume", "default")
+
+    assert result == Result(
+        "Store view 'default' was not paused; 0 pending requests are due now.\n",
+        "",
+        None,
+    )
+
+
+def test_resume_of_an_unknown_store_view(pureclarity: LocalPureClarity) -> None:
+    result = forget("--resume", "fr")
+
+    assert result.error == (
+        "Store view 'fr' is neither configured nor paused. The configured store "
+        "views are: default."
+    )
+
+
+def test_resume_dry_run_changes_nothing(pureclarity: LocalPureClarity) -> None:
+    pause_default_store_view(pureclarity)
+    pause = StoreViewPause.objects.get()
+
+    result = forget("--resume", "default", "--dry-run")
+
+    assert result.stdout.splitlines() == [
+        "Would resume store view 'default' (paused until "
+        f"{pause.paused_until.isoformat('T', 'seconds')}): 2 pending requests would "
+        "be due again.",
+        "Dry run: nothing was recorded or sent.",
+    ]
+    assert StoreViewPause.objects.get() == pause
+    assert len(pureclarity.identifiers) == 1
+
+
+def test_retry_failed_lifts_the_pause_of_the_store_views_it_retries(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pause_default_store_view(pureclarity)
+
+    result = forget("--retry-failed")
+
+    assert result.error is None
+    assert result.stdout == (
+        "Resumed store view 'default': 2 pending requests are due again.\n"
+        "2 forget requests: 2 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert not StoreViewPause.objects.exists()
+    assert statuses() == [Status.SUCCEEDED, Status.SUCCEEDED]
+
+
+def test_retry_failed_leaves_other_store_views_paused(
+    two_store_views: LocalPureClarity,
+) -> None:
+    two_store_views.reply(status=403, access_key="AK-UK")
+    two_store_views.reply(status=400, access_key="AK-US", times=1)
+    forget("ana@example.test")
+
+    result = forget("--retry-failed", "--store-view", "us")
+
+    assert result.stdout == (
+        "1 forget request: 1 succeeded, 0 failed, 0 already forgotten.\n"
+    )
+    assert list(StoreViewPause.objects.values_list("store_view", flat=True)) == ["uk"]
+
+
+def test_retry_failed_dry_run_says_which_pause_it_would_lift(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pause_default_store_view(pureclarity)
+    pause = StoreViewPause.objects.get()
+    before = statuses()
+
+    result = forget("--retry-failed", "--dry-run")
+
+    assert result.stdout.splitlines() == [
+        "Would resume store view 'default' (paused until "
+        f"{pause.paused_until.isoformat('T', 'seconds')}) to retry its requests.",
+        "Would retry 2 failed requests.",
+        "Dry run: nothing was recorded or sent.",
+    ]
+    assert StoreViewPause.objects.get() == pause
+    assert statuses() == before
+    assert len(pureclarity.identifiers) == 1
+
+
+# --purge
+
+
+def finished_request(identifier: str, days_old: int) -> ForgetRequest:
+    """A request delivered at the first attempt, created ``days_old`` days ago."""
+    forget(identifier)
+    request = ForgetRequest.objects.latest("id")
+    created = timezone.now() - timedelta(days=days_old)
+    ForgetRequest.objects.filter(pk=request.pk).update(created_at=created)
+    return request
+
+
+def test_purge_strips_old_finished_requests(pureclarity: LocalPureClarity) -> None:
+    old = finished_request("old@example.test", days_old=31)
+    recent = finished_request("new@example.test", days_old=29)
+
+    result = forget("--purge", "--older-than-days", "30")
+
+    assert result.error is None
+    assert result.stdout.startswith(
+        "Purged the details of 1 finished forget request and 1 attempt older than "
+        "30 days (created before "
+    )
+    assert result.stdout.endswith("); the proof of each erasure is kept.\n")
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert old.identifier_hint == ""
+    assert old.identifier_hash
+    assert recent.identifier_hint == "n***@e***.test"
+
+
+def test_purge_dry_run_counts_what_a_purge_then_does(
+    pureclarity: LocalPureClarity,
+) -> None:
+    finished_request("old@example.test", days_old=31)
+    finished_request("older@example.test", days_old=40)
+
+    preview = forget("--purge", "--older-than-days", "30", "--dry-run")
+    hints = sorted(ForgetRequest.objects.values_list("identifier_hint", flat=True))
+    purged = forget("--purge", "--older-than-days", "30")
+
+    assert preview.stdout.startswith(
+        "Would purge the details of 2 finished forget requests and 2 attempts older "
+        "than 30 days (created before "
+    )
+    assert preview.stdout.endswith(").\nDry run: nothing was changed.\n")
+    assert hints == ["o***@e***.test", "o***@e***.test"]
+    assert purged.stdout.startswith(
+        "Purged the details of 2 finished forget requests and 2 attempts older "
+    )
+
+
+def test_purge_reads_retention_days(pureclarity: LocalPureClarity) -> None:
+    finished_request("old@example.test", days_old=8)
+    config = gdpr_settings(pureclarity, RETENTION_DAYS=7)
+
+    with override_settings(PURECLARITY_GDPR=config):
+        result = forget("--purge")
+
+    assert result.stdout.startswith(
+        "Purged the details of 1 finished forget request and 1 attempt older than "
+        "7 days"
+    )
+
+
+def test_purge_without_an_age_says_what_to_set(pureclarity: LocalPureClarity) -> None:
+    result = forget("--purge")
+
+    assert result.error == (
+        "--purge needs an age: pass --older-than-days N, or set "
+        "PURECLARITY_GDPR['RETENTION_DAYS'] to how many days finished requests keep "
+        "their details, such as 365."
+    )
+
+
 # Real processes: the command as a shell runs it, on a terminal set to ASCII.
 
 
 @pytest.fixture(scope="module")
 def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite file with every migration applied, copied by each test."""
-    folder = tmp_path_factory.mktemp("migrated")
-    (folder / "command_settings.py").write_text(SUBPROCESS_SETTINGS)
-    database = folder / "db.sqlite3"
-    env = subprocess_env(folder, database, "http://127.0.0.1:9")
+    database = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
+    env = subprocess_env(database, "http://127.0.0.1:9")
 
     subprocess.run(
         [sys.executable, "-m", "django", "migrate", "-v0"],
@@ -541,13 +1123,13 @@ def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return database
 
 
-def subprocess_env(folder: Path, database: Path, base_url: str) -> dict[str, str]:
+def subprocess_env(database: Path, base_url: str) -> dict[str, str]:
     # The C locale without Python's UTF-8 coercion: arguments arrive undecodable
     # and every stream is ASCII, the worst a terminal can do.
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "command_settings",
-        "PYTHONPATH": os.pathsep.join([str(folder), str(REPO)]),
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "PYTHONPATH": str(REPO),
         "DATABASE_URL": f"sqlite:///{database}",
         "PURECLARITY_TEST_BASE_URL": base_url,
         "PYTHONIOENCODING": "ascii",
@@ -571,7 +1153,7 @@ class Process:
         return self.run.stderr.decode("ascii")
 
     def statuses(self) -> list[str]:
-        with sqlite3.connect(self.database) as db:
+        with closing(sqlite3.connect(self.database)) as db:
             rows = db.execute("SELECT status FROM pureclarity_gdpr_forgetrequest")
             return sorted(status for (status,) in rows)
 
@@ -586,7 +1168,7 @@ def run_command(
     base_url = pureclarity.url
 
     def run(*args: str, stdin: bytes = b"", base_url: str = base_url) -> Process:
-        env = subprocess_env(migrated_database.parent, database, base_url)
+        env = subprocess_env(database, base_url)
         completed = subprocess.run(  # noqa: S603  (arguments come from the tests)
             [sys.executable, "-m", "django", "pureclarity_forget", *args],
             env=env,

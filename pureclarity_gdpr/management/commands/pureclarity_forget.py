@@ -1,187 +1,112 @@
-"""``manage.py pureclarity_forget``: forget people in PureClarity from a shell or cron.
+"""``manage.py pureclarity_forget``: forget people in PureClarity, run the queue.
+
+Run from a shell or cron it records and delivers forget requests; it also runs
+the delivery worker and lists, resumes and purges the requests recorded.
 
 Identifiers come from the arguments and from a file or standard input; every one is
 validated before anything is written, so bad input leaves no half-recorded batch.
-Requests are recorded like any other forget request and delivered at once, in one
-concurrent run. Output shows identifiers masked, never the keys.
+Requests are recorded like any other forget request and delivered at once, a batch
+at a time. Output shows identifiers masked, never the keys.
 """
 
 from __future__ import annotations
 
-import codecs
-import os
+import argparse
+import math
 import sys
-from collections.abc import Iterator, Sequence
-from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
-from django.db.models import Q, QuerySet
 
-from pureclarity_gdpr import delivery
+from pureclarity_gdpr import worker
 from pureclarity_gdpr.conf import SETTING_NAME, conf
-from pureclarity_gdpr.exceptions import ConfigurationError, InvalidIdentifier
-from pureclarity_gdpr.identifiers import clean
-from pureclarity_gdpr.models import ForgetRequest, Source, Status, StoreViewPause
+from pureclarity_gdpr.exceptions import ConfigurationError
 
-STDIN = "-"
-SUCCEEDED = "succeeded"
-FAILED = "failed"
-STILL_PENDING = "still pending"
+from . import _forget_queue as queue
+from ._forget_io import Escaping, Printer, read_identifiers
+from ._forget_send import Plan, SendRun
+
 NOTHING_TO_DO = (
     "Give identifiers to forget, as arguments or with --file PATH (--file - reads "
-    "standard input), or use --retry-failed or --deliver to send requests already "
-    "recorded. See --help."
+    "standard input), or choose what to do with the requests already recorded: "
+    "--deliver, --retry-failed, --worker, --list, --resume STORE_VIEW or --purge. "
+    "See --help."
 )
+# Modes that run on their own; the others (identifiers, --retry-failed, --deliver,
+# --resume) combine in one run.
+ALONE = ("worker", "list", "purge")
+# Options that mean something only with a mode, and that mode.
+ONLY_WITH = {
+    "status": "list",
+    "older_than_days": "purge",
+    "poll_interval": "worker",
+}
 
 
-class _Escaping:
-    """A text stream that writes what its encoding cannot carry as backslash escapes.
-
-    Masked identifiers keep their first characters, which may be non-ASCII; on a
-    terminal or pipe set to ASCII, writing them must not crash the command after
-    requests were sent.
-    """
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        encoding = getattr(self._stream, "encoding", None)
-        if encoding:
-            text = text.encode(encoding, "backslashreplace").decode(encoding)
-        return self._stream.write(text)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun if count == 1 else noun + 's'}"
-
-
-def _from_argv(value: str) -> str:
-    """An argument decoded as UTF-8, whatever the locale made of its bytes.
-
-    Python decodes arguments with the locale's encoding; under a C or Latin-1
-    locale a UTF-8 identifier arrives as escapes or mojibake. Encoding it back
-    gives the bytes the shell passed, and identifiers are UTF-8.
-    """
+def _positive_int(value: str) -> int:
     try:
-        return os.fsencode(value).decode("utf-8")
-    except UnicodeError:
-        return value
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number above 0")
+    return number
 
 
-def _lines(data: bytes | str) -> Iterator[str | None]:
-    """The lines of a file, each decoded as UTF-8, or None where it is not UTF-8."""
-    # Only "\n" ends a line: str.splitlines() would also split on control
-    # characters, hiding them from validation instead of reporting them.
-    if isinstance(data, str):
-        yield from data.removeprefix("\ufeff").split("\n")
-        return
-
-    # A byte order mark (from Windows editors) is not part of the first identifier.
-    for raw in data.removeprefix(codecs.BOM_UTF8).split(b"\n"):
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
-            yield None
-
-
-def _in_store_views(
-    requests: QuerySet[ForgetRequest], store_views: list[str] | None
-) -> QuerySet[ForgetRequest]:
-    if store_views is None:
-        return requests
-    return requests.filter(store_view__in=store_views)
-
-
-def _retryable(store_views: list[str] | None) -> QuerySet[ForgetRequest]:
-    """Failed requests, and pending ones waiting out the backoff after a failure."""
-    retryable = Q(status=Status.FAILED) | Q(
-        status=Status.PENDING, next_attempt_at__isnull=False
-    )
-    requests = ForgetRequest.objects.filter(retryable)
-    return _in_store_views(requests, store_views).order_by("created_at", "id")
-
-
-def _due(store_views: list[str] | None) -> QuerySet[ForgetRequest]:
-    """Requests that delivery.deliver() would claim now: due, or lease run out."""
-    now = delivery.clock()
-    due = Q(status=Status.PENDING) & (
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    )
-    abandoned = Q(status=Status.SENDING, lease_expires_at__lt=now)
-    paused = StoreViewPause.objects.filter(paused_until__gt=now).values("store_view")
-    requests = ForgetRequest.objects.filter(due | abandoned).exclude(
-        store_view__in=paused
-    )
-    return _in_store_views(requests, store_views).order_by("created_at", "id")
-
-
-def _pauses() -> dict[str, StoreViewPause]:
-    pauses = StoreViewPause.objects.filter(paused_until__gt=delivery.clock())
-    return {pause.store_view: pause for pause in pauses}
-
-
-def _when(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
-
-
-def _describe(request: ForgetRequest) -> str:
-    return (
-        f"{request.identifier_hint or '?'} in store view '{request.store_view}' "
-        f"(request {request.pk})"
-    )
-
-
-def _clean(value: str | None) -> str:
-    if value is None:
-        raise InvalidIdentifier("This line is not valid UTF-8; save the file as UTF-8.")
-    return clean(value)
-
-
-def _outcome(
-    request: ForgetRequest,
-    delivered: delivery.Delivered,
-    pauses: dict[str, StoreViewPause],
-) -> tuple[str, str]:
-    """What became of a request in this run: its kind and how to tell it."""
-    if request.pk in delivered.succeeded:
-        return SUCCEEDED, "succeeded."
-    if request.status == Status.FAILED:
-        return FAILED, f"failed: {request.last_error}"
-
-    pause = pauses.get(request.store_view)
-    if pause is not None:
-        return FAILED, (
-            "not sent, deliveries to this store view are paused until "
-            f"{_when(pause.paused_until)}: {pause.reason}"
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not 0 < number < math.inf:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a number of seconds above 0"
         )
-    if request.pk in delivered.deferred and request.next_attempt_at is not None:
-        return FAILED, (
-            f"not delivered, to be tried again at {_when(request.next_attempt_at)}: "
-            f"{request.last_error}"
-        )
-    return STILL_PENDING, "still pending (not due yet, or being sent elsewhere)."
+    return number
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
 
 
 class Command(BaseCommand):
     help = (
         "Forget people in PureClarity: record a forget request for each identifier "
-        "in each chosen store view and deliver it at once; or retry failed requests "
-        "and deliver pending ones. Identifiers are shown masked; characters the "
-        "output's encoding cannot show are written as backslash escapes (\\xeb) "
-        "rather than failing. -v0 prints only errors, -v1 a summary, -v2 also a "
-        "line per request. Requests not delivered are listed on stderr and make "
-        "the command exit non-zero."
+        "in each chosen store view and deliver it at once. Or work on the requests "
+        "already recorded: deliver the due ones (--deliver, once; --worker, until "
+        "stopped), retry failed ones, list them, resume a paused store view, or "
+        "purge old details. Identifiers are shown masked; characters the output's "
+        "encoding cannot show are written as backslash escapes (\\xeb) rather than "
+        "failing. -v0 prints only errors, -v1 a summary, -v2 also a line per "
+        "request (per batch for --worker). Requests not delivered are listed on "
+        "stderr and make the command exit non-zero."
     )
     # Lets tests and callers of call_command() pass their own standard input.
     stealth_options = ("stdin",)
 
     def add_arguments(self, parser: CommandParser) -> None:
+        self._add_sending_arguments(parser)
+        self._add_queue_arguments(parser)
+        parser.add_argument(
+            "--batch-size",
+            type=_positive_int,
+            default=worker.BATCH_SIZE,
+            metavar="N",
+            help=(
+                "Claim and send at most N requests at a time (default "
+                f"{worker.BATCH_SIZE}); memory stays flat however many are due."
+            ),
+        )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help=(
+                "Show what would be recorded, retried, sent, resumed or purged, "
+                "then stop: nothing is written to the database and nothing is sent."
+            ),
+        )
+
+    def _add_sending_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "identifiers",
             nargs="*",
@@ -208,8 +133,8 @@ class Command(BaseCommand):
             metavar="NAME",
             help=(
                 "Only this store view; repeat for several. Default: every store "
-                f"view configured in {SETTING_NAME}. Also limits --retry-failed "
-                "and --deliver."
+                f"view configured in {SETTING_NAME}. Also limits --retry-failed, "
+                "--deliver and --list."
             ),
         )
         parser.add_argument(
@@ -225,52 +150,129 @@ class Command(BaseCommand):
             action="store_true",
             help=(
                 "Deliver now every failed request, and every one waiting to be "
-                "tried again after a failure; use once the cause is fixed. A store "
-                "view paused because PureClarity refused its keys stays paused."
+                "tried again after a failure; use once the cause is fixed. This "
+                "also lifts the pause of a store view whose requests it retries, "
+                "and sends the requests that pause held back."
             ),
         )
         parser.add_argument(
             "--deliver",
             action="store_true",
             help=(
-                "Deliver every pending request that is due, for example from cron "
-                "when requests are recorded but not sent at once."
+                "Deliver every request that is due, batch after batch, then stop; "
+                "for cron, when requests are recorded but not sent at once. "
+                "SIGTERM or Ctrl-C stops it after the requests in flight."
+            ),
+        )
+
+    def _add_queue_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--worker",
+            action="store_true",
+            help=(
+                "Keep delivering due requests until SIGTERM or SIGINT, which stop "
+                "it after the requests in flight (exit status 0); for systemd or "
+                "supervisor. On SQLite run only one."
             ),
         )
         parser.add_argument(
-            "--dry-run",
+            "--poll-interval",
+            type=_positive_float,
+            metavar="SECONDS",
+            help="How often --worker looks for due requests (default 5).",
+        )
+        parser.add_argument(
+            "--list",
             action="store_true",
             help=(
-                "Show what would be recorded, retried and sent, then stop: nothing "
-                "is written to the database and nothing is sent."
+                "List the pending, sending, failed and needs-attention requests "
+                "with their counts, and the paused store views."
             ),
+        )
+        parser.add_argument(
+            "--status",
+            action="append",
+            choices=[str(status) for status in queue.LISTED],
+            help="With --list: only requests in this status; repeat for several.",
+        )
+        parser.add_argument(
+            "--resume",
+            action="append",
+            metavar="STORE_VIEW",
+            help=(
+                "Lift the pause of a store view that PureClarity refused, once its "
+                "keys are fixed; repeat for several. Its pending requests become "
+                "due (add --deliver to send them now)."
+            ),
+        )
+        parser.add_argument(
+            "--purge",
+            action="store_true",
+            help=(
+                "Strip finished requests to the proof of erasure (hash, store view, "
+                "status, dates) once older than --older-than-days or "
+                f"{SETTING_NAME}['RETENTION_DAYS']."
+            ),
+        )
+        parser.add_argument(
+            "--older-than-days",
+            type=_positive_int,
+            metavar="N",
+            help="With --purge: the age in days, instead of RETENTION_DAYS.",
         )
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Wrapped here, not in handle(), so Django's own report of a CommandError
         # and of system check messages is escaped too.
-        options["stdout"] = _Escaping(options.get("stdout") or sys.stdout)
-        options["stderr"] = _Escaping(options.get("stderr") or sys.stderr)
+        options["stdout"] = Escaping(options.get("stdout") or sys.stdout)
+        options["stderr"] = Escaping(options.get("stderr") or sys.stderr)
         return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_color"]:
             self.stderr.style_func = self.style.ERROR
-        self.verbosity: int = options["verbosity"]
-        modes = options["retry_failed"] or options["deliver"]
-        if not options["identifiers"] and options["file"] is None and not modes:
+        self.out = Printer(
+            self.stdout, self.stderr, options["verbosity"], self.style.WARNING
+        )
+        self._check_modes(options)
+        store_views = self._store_views(options["store_views"])
+
+        if options["worker"]:
+            poll_interval = options["poll_interval"] or 5.0
+            queue.run_worker(self.out, poll_interval, options["batch_size"])
+        elif options["list"]:
+            queue.list_requests(self.out, options["status"], store_views)
+        elif options["purge"]:
+            queue.purge(self.out, options["older_than_days"], options["dry_run"])
+        else:
+            self._send(store_views, options)
+
+    def _check_modes(self, options: dict[str, Any]) -> None:
+        """Refuse combinations that would do something other than what was meant."""
+        given = [name for name in ALONE if options[name]]
+        others = [
+            _flag(name)
+            for name in ("retry_failed", "deliver", "resume")
+            if options[name]
+        ]
+        if options["identifiers"] or options["file"] is not None:
+            others.insert(0, "identifiers")
+        if not given and not others:
             raise CommandError(NOTHING_TO_DO)
 
-        store_views = self._store_views(options["store_views"])
-        identifiers = self._identifiers(
-            options["identifiers"], options["file"], options.get("stdin")
-        )
-        self._check_settings()
-
-        if options["dry_run"]:
-            self._dry_run(identifiers, store_views, options)
-        else:
-            self._run(identifiers, store_views, options)
+        if given and len(given) + len(others) > 1:
+            rest = [_flag(name) for name in given[1:]] + others
+            raise CommandError(f"--{given[0]} cannot be combined with {rest[0]}.")
+        for name, mode in ONLY_WITH.items():
+            if options[name] is not None and not options[mode]:
+                raise CommandError(f"{_flag(name)} applies only to --{mode}.")
+        for name in ("worker", "purge"):
+            if options[name] and options["store_views"] is not None:
+                raise CommandError(
+                    f"--{name} works on every store view; drop --store-view."
+                )
+        if options["worker"] and options["dry_run"]:
+            raise CommandError("--worker cannot be combined with --dry-run.")
 
     def _store_views(self, names: list[str] | None) -> list[str] | None:
         if names is None:
@@ -293,177 +295,24 @@ class Command(BaseCommand):
         except ConfigurationError as err:
             raise CommandError(str(err)) from err
 
-    def _identifiers(
-        self, arguments: Sequence[str], path: str | None, stdin: IO[Any] | None
-    ) -> list[str]:
-        """Every identifier given, validated and without repeats; or CommandError."""
-        entries: list[tuple[str, str | None]] = [
-            (f"argument {number}", _from_argv(value))
-            for number, value in enumerate(arguments, start=1)
-        ]
-        if path is not None:
-            name = "stdin" if path == STDIN else path
-            lines = _lines(self._read(path, stdin))
-            entries += [
-                (f"{name}, line {number}", line)
-                for number, line in enumerate(lines, start=1)
-                if line is None or line.strip()
-            ]
-
-        found: dict[str, None] = {}
-        problems: list[str] = []
-        for where, value in entries:
-            try:
-                found[_clean(value)] = None
-            except InvalidIdentifier as err:
-                problems.append(f"{where}: {err}")
-
-        if problems:
-            for problem in problems:
-                self.stderr.write(problem)
-            raise CommandError(
-                f"{_plural(len(problems), 'identifier')} cannot be sent (see above); "
-                "nothing was recorded or sent."
-            )
-        return list(found)
-
-    def _read(self, path: str, stdin: IO[Any] | None) -> bytes | str:
-        if path == STDIN:
-            stream = stdin or sys.stdin
-            # The bytes, not the locale's decoding of them: identifiers are UTF-8.
-            data: bytes | str = getattr(stream, "buffer", stream).read()
-            return data
-
-        try:
-            with open(path, "rb") as file:
-                return file.read()
-        except OSError as err:
-            raise CommandError(
-                f"Cannot read {path}: {err.strerror or type(err).__name__}."
-            ) from err
-
-    def _run(
-        self,
-        identifiers: list[str],
-        store_views: list[str] | None,
-        options: dict[str, Any],
-    ) -> None:
-        recorded = delivery.record(
-            identifiers,
-            source=Source.COMMAND,
+    def _send(self, store_views: list[str] | None, options: dict[str, Any]) -> None:
+        """Record identifiers, then resume, retry and deliver as asked."""
+        identifiers = read_identifiers(
+            options["identifiers"], options["file"], options.get("stdin"), self.out
+        )
+        plan = Plan(
             store_views=store_views,
+            resume=queue.resumable(options["resume"] or []),
             force=options["force"],
+            retry_failed=options["retry_failed"],
+            deliver=options["deliver"],
+            batch_size=options["batch_size"],
         )
-        ids = recorded.to_deliver
-        # Someone asking for an identifier now overrides the backoff of an earlier
-        # attempt at it.
-        delivery.retry(ids)
-        if options["retry_failed"]:
-            ids += delivery.retry(_retryable(store_views).values_list("pk", flat=True))
-        if options["deliver"]:
-            ids += _due(store_views).values_list("pk", flat=True)
-        ids = list(dict.fromkeys(ids))
+        self._check_settings()
 
-        delivered = delivery.deliver(ids)
-
-        self._report(ids, delivered, recorded.already_forgotten)
-
-    def _report(
-        self,
-        ids: list[int],
-        delivered: delivery.Delivered,
-        already_forgotten: list[ForgetRequest],
-    ) -> None:
-        requests = ForgetRequest.objects.in_bulk(ids)
-        pauses = _pauses()
-        kinds = []
-        for pk in ids:
-            if pk in requests:
-                kind, text = _outcome(requests[pk], delivered, pauses)
-                self._report_one(requests[pk], kind, text)
-                kinds.append(kind)
-        for request in already_forgotten:
-            self._say(2, f"{_describe(request)}: already forgotten, not sent.")
-
-        self._say(1, self._summary(kinds, len(already_forgotten)))
-        if FAILED in kinds:
-            raise CommandError(
-                f"{_plural(kinds.count(FAILED), 'forget request')} not delivered; "
-                "see above. Once the cause is fixed, run pureclarity_forget "
-                "--retry-failed."
-            )
-
-    def _report_one(self, request: ForgetRequest, kind: str, text: str) -> None:
-        line = f"{_describe(request)}: {text}"
-        if kind == FAILED:
-            self.stderr.write(line)
-        else:
-            self._say(2, line)
-
-    def _summary(self, kinds: list[str], already_forgotten: int) -> str:
-        total = len(kinds) + already_forgotten
-        if not total:
-            return "No forget requests to send."
-
-        summary = (
-            f"{_plural(total, 'forget request')}: {kinds.count(SUCCEEDED)} "
-            f"succeeded, {kinds.count(FAILED)} failed, "
-            f"{already_forgotten} already forgotten"
-        )
-        pending = kinds.count(STILL_PENDING)
-        if pending:
-            summary += f", {pending} still pending"
-        return summary + "."
-
-    def _dry_run(
-        self,
-        identifiers: list[str],
-        store_views: list[str] | None,
-        options: dict[str, Any],
-    ) -> None:
-        recorded = self._preview(identifiers, store_views, options["force"])
-        for request in [*recorded.created, *recorded.already_open]:
-            self._say(
-                1,
-                f"Would forget {request.identifier_hint} in store view "
-                f"'{request.store_view}'.",
-            )
-        for request in recorded.already_forgotten:
-            self._say(
-                1,
-                f"Would skip {request.identifier_hint} in store view "
-                f"'{request.store_view}': already forgotten (--force sends it again).",
-            )
-
-        if options["retry_failed"]:
-            self._preview_queue("retry", "failed", _retryable(store_views))
-        if options["deliver"]:
-            self._preview_queue("deliver", "pending", _due(store_views))
-        self._say(1, "Dry run: nothing was recorded or sent.")
-
-    def _preview(
-        self, identifiers: list[str], store_views: list[str] | None, force: bool
-    ) -> delivery.Recorded:
-        # Recording for real and rolling back runs the very code a real run would,
-        # so the preview cannot drift from what would happen; nothing is committed.
-        with transaction.atomic():
-            recorded = delivery.record(
-                identifiers,
-                source=Source.COMMAND,
-                store_views=store_views,
-                force=force,
-            )
-            transaction.set_rollback(True)
-        return recorded
-
-    def _preview_queue(
-        self, verb: str, state: str, requests: QuerySet[ForgetRequest]
-    ) -> None:
-        chosen = list(requests)
-        for request in chosen:
-            self._say(2, f"Would {verb} {_describe(request)}.")
-        self._say(1, f"Would {verb} {_plural(len(chosen), f'{state} request')}.")
-
-    def _say(self, verbosity: int, text: str) -> None:
-        if self.verbosity >= verbosity:
-            self.stdout.write(text)
+        run = SendRun(self.out, plan)
+        if options["dry_run"]:
+            run.dry_run(identifiers)
+            return
+        given = bool(options["identifiers"]) or options["file"] is not None
+        run.run(identifiers, sends=given or plan.retry_failed or plan.deliver)
