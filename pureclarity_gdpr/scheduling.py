@@ -9,7 +9,6 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 
 from .conf import conf
 from .delivery import deliver
-from .exceptions import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +42,11 @@ class _AfterCommit:
 
 
 def _enqueue(ids: list[int]) -> None:
-    from .tasks import deliver_forget_requests
+    from .tasks import enqueue
 
-    if deliver_forget_requests is None:
-        raise ConfigurationError(
-            "DELIVERY is 'tasks' but neither django.tasks (Django 6) nor the "
-            "django-tasks package is available (pureclarity_gdpr.E012)."
-        )
     # One task per chunk keeps each task small enough for any backend's payload.
     for start in range(0, len(ids), TASK_CHUNK):
-        deliver_forget_requests.enqueue(ids[start : start + TASK_CHUNK])
+        enqueue(ids[start : start + TASK_CHUNK])
 
 
 def _open_batch(using: str) -> _AfterCommit | None:

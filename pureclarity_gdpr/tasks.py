@@ -7,20 +7,27 @@ any backend can serialise it.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-try:
-    from django.tasks import task  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # Django 5.2
-    try:
-        from django_tasks import task  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        task = None
-
-TASKS_AVAILABLE = task is not None
+from .exceptions import ConfigurationError
 
 
-def _deliver(request_ids: list[int]) -> dict[str, int]:
+def _task_decorator() -> Any:
+    for module in ("django.tasks", "django_tasks"):
+        try:
+            return importlib.import_module(module).task
+        except ImportError:
+            continue
+    return None
+
+
+_task = _task_decorator()
+TASKS_AVAILABLE = _task is not None
+
+
+def deliver_forget_requests(request_ids: list[int]) -> dict[str, int]:
+    """Deliver these forget requests; the counts are the task's result."""
     from .delivery import deliver
 
     delivered = deliver(request_ids)
@@ -31,4 +38,18 @@ def _deliver(request_ids: list[int]) -> dict[str, int]:
     }
 
 
-deliver_forget_requests: Any = task()(_deliver) if task is not None else None
+if _task is not None:
+    # The task must stand under the function's own name: task workers find it by
+    # its module path.
+    deliver_forget_requests = _task()(deliver_forget_requests)
+
+
+def enqueue(request_ids: list[int]) -> None:
+    """Enqueue the delivery of these requests on the default task backend."""
+    if not TASKS_AVAILABLE:
+        raise ConfigurationError(
+            "DELIVERY is 'tasks' but neither django.tasks (Django 6) nor the "
+            "django-tasks package is available (pureclarity_gdpr.E012)."
+        )
+    task: Any = deliver_forget_requests
+    task.enqueue(request_ids)
