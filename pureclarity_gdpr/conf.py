@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "READ_TIMEOUT": 20.0,
     "MAX_IN_FLIGHT": 8,
     "IMMEDIATE_BUDGET": 5.0,
+    "DELAY": 0,
     "MAX_ATTEMPTS": 10,
     "RETRY_DELAY": 60,
     "RETRY_MAX_DELAY": 6 * 3600,
@@ -61,6 +62,10 @@ SECONDS_KEYS = (
     "LEASE",
     "PAUSE",
 )
+# Seconds that may be 0, which switches the feature off.
+OPTIONAL_SECONDS_KEYS = {
+    "DELAY": "how long a new request waits before it is first sent, such as 3600",
+}
 COUNT_KEYS = {
     "MAX_IN_FLIGHT": "how many requests may be in flight at once",
     "MAX_ATTEMPTS": "how many times a request is tried before it fails for good",
@@ -262,6 +267,15 @@ def _number_problems() -> Iterator[Problem]:
                 f"Set {key} to a number of seconds such as {DEFAULTS[key]}, or "
                 "remove it.",
             )
+    for key, meaning in OPTIONAL_SECONDS_KEYS.items():
+        value = raw.get(key, DEFAULTS[key])
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            yield Problem(
+                "pureclarity_gdpr.E008",
+                f"{SETTING_NAME}['{key}'] is {value!r}; it must be a number of "
+                "seconds, 0 or more.",
+                f"Set {key} to {meaning}, or to 0 to switch it off.",
+            )
     for key, meaning in COUNT_KEYS.items():
         value = raw.get(key, DEFAULTS[key])
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -425,6 +439,11 @@ class Settings:
     @property
     def immediate_budget(self) -> float:
         return float(self._get("IMMEDIATE_BUDGET"))
+
+    @property
+    def delay(self) -> timedelta:
+        """The cool-off in which a new request waits, and staff may cancel it."""
+        return timedelta(seconds=self._get("DELAY"))
 
     @property
     def max_attempts(self) -> int:

@@ -128,6 +128,7 @@ def _record_chunk(
     result: Recorded,
 ) -> None:
     hashes = {identifier: identifier_hashes(identifier) for identifier in identifiers}
+    first_attempt = _first_attempt()
     every_hash = [h for found in hashes.values() for h in found]
     known = list(
         ForgetRequest.objects.filter(
@@ -168,6 +169,7 @@ def _record_chunk(
                         source=source,
                         requested_by=requested_by,
                         open_key=_key(name, hashes[identifier][0]),
+                        next_attempt_at=first_attempt,
                     )
                 )
 
@@ -177,6 +179,13 @@ def _record_chunk(
         status=Status.PENDING, next_attempt_at=None
     )
     result.created += _insert(new, result)
+
+
+def _first_attempt() -> datetime | None:
+    """When a new request is first due: at once, or after the DELAY cool-off."""
+    delay = conf.delay
+    # A cool-off gives staff the time to cancel a request made by mistake.
+    return clock() + delay if delay else None
 
 
 def _key(store_view: str, identifier_hash: str) -> str:
@@ -240,8 +249,9 @@ def retry(ids: Iterable[int]) -> list[int]:
     Returns the ids that were put back; others (succeeded, cancelled, in flight)
     are left as they are.
     """
+    # A request in its DELAY cool-off has not been tried; Retry must not end it.
     retryable = Q(status=Status.FAILED) | Q(
-        status=Status.PENDING, next_attempt_at__isnull=False
+        status=Status.PENDING, next_attempt_at__isnull=False, attempts__gt=0
     )
     chosen = ForgetRequest.objects.filter(retryable, pk__in=list(ids))
     put_back = list(chosen.values_list("pk", flat=True))
@@ -251,16 +261,47 @@ def retry(ids: Iterable[int]) -> list[int]:
     return put_back
 
 
-def due(now: datetime | None = None) -> QuerySet[ForgetRequest]:
+def cancel(ids: Iterable[int]) -> list[int]:
+    """Cancel pending requests, waiting for a retry or not, so they are never sent.
+
+    Returns the ids that were cancelled; others (being sent, succeeded, failed, in
+    need of attention, cancelled already) are left as they are. The identifier
+    goes in the same write: a cancelled request has nothing left to send.
+    """
+    chosen = list(
+        ForgetRequest.objects.filter(
+            status=Status.PENDING, pk__in=list(ids)
+        ).values_list("pk", flat=True)
+    )
+    # The status is checked again in the UPDATE: a request claimed meanwhile is
+    # being sent and stays so.
+    ForgetRequest.objects.filter(pk__in=chosen, status=Status.PENDING).update(
+        status=Status.CANCELLED, identifier="", open_key=None, next_attempt_at=None
+    )
+    cancelled = list(
+        ForgetRequest.objects.filter(
+            pk__in=chosen, status=Status.CANCELLED
+        ).values_list("pk", flat=True)
+    )
+    if cancelled:
+        logger.info("Cancelled %s pending forget requests", len(cancelled))
+    return cancelled
+
+
+def due(
+    now: datetime | None = None, store_views: Iterable[str] | None = None
+) -> QuerySet[ForgetRequest]:
     """Requests deliver() would claim now: due ones, and ones whose lease ran out.
 
-    Requests of store views that are paused are left out.
+    Requests of store views that are paused are left out; with ``store_views``,
+    so are those of other store views.
     """
     now = clock() if now is None else now
     paused = StoreViewPause.objects.filter(paused_until__gt=now).values("store_view")
-    return ForgetRequest.objects.filter(_due(now) | _abandoned(now)).exclude(
-        store_view__in=paused
-    )
+    requests = ForgetRequest.objects.filter(_due(now) | _abandoned(now))
+    if store_views is not None:
+        requests = requests.filter(store_view__in=list(store_views))
+    return requests.exclude(store_view__in=paused)
 
 
 def _due(now: datetime) -> Q:
@@ -274,10 +315,13 @@ def _abandoned(now: datetime) -> Q:
 
 
 def _claim(
-    ids: Sequence[int] | None, limit: int | None, now: datetime
+    ids: Sequence[int] | None,
+    limit: int | None,
+    now: datetime,
+    store_views: Iterable[str] | None = None,
 ) -> list[ForgetRequest]:
     """Take requests that are due (or whose lease ran out) for this process."""
-    candidates = due(now)
+    candidates = due(now, store_views)
     if ids is not None:
         candidates = candidates.filter(pk__in=list(ids))
     token = uuid.uuid4().hex
@@ -300,7 +344,9 @@ def _claim(
             claim_token=token,
             lease_expires_at=now + conf.lease,
         )
-    return list(ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING))
+    claimed = ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING)
+    # Sent in the order claimed, oldest first, not in the model's newest-first order.
+    return list(claimed.order_by("next_attempt_at", "created_at", "id"))
 
 
 def _release(request: ForgetRequest, after: float = 0.0) -> None:
@@ -317,7 +363,7 @@ def _release(request: ForgetRequest, after: float = 0.0) -> None:
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     """Exponential backoff with jitter, never sooner than PureClarity asked."""
-    delay = min(conf.retry_delay * 2 ** (attempts - 1), conf.retry_max_delay)
+    delay = min(conf.retry_delay * (1 << max(attempts - 1, 0)), conf.retry_max_delay)
     # Half fixed, half random: workers that failed together do not retry together.
     delay = delay / 2 + delay / 2 * random.random()  # noqa: S311
     if retry_after is not None:
@@ -466,6 +512,7 @@ def deliver(
     limit: int | None = None,
     budget: float | None = None,
     stop: threading.Event | None = None,
+    store_views: Iterable[str] | None = None,
 ) -> Delivered:
     """Send due requests (all, or those of ``ids``) and record each outcome.
 
@@ -475,7 +522,7 @@ def deliver(
     ``stop`` (from a signal handler, say) ends the run the same way.
     """
     result = Delivered()
-    claimed = _claim(ids, limit, clock())
+    claimed = _claim(ids, limit, clock(), store_views)
     if not claimed:
         return result
 
@@ -585,6 +632,10 @@ def _run(
 def resume(store_view: str) -> int:
     """Lift a store view's pause; returns how many of its requests are due again."""
     StoreViewPause.objects.filter(store_view=store_view).delete()
-    return ForgetRequest.objects.filter(
-        store_view=store_view, status=Status.PENDING
-    ).update(next_attempt_at=None)
+    # Requests still in their DELAY cool-off keep it.
+    cooling_off = Q(attempts=0, next_attempt_at__gt=clock())
+    return (
+        ForgetRequest.objects.filter(store_view=store_view, status=Status.PENDING)
+        .exclude(cooling_off)
+        .update(next_attempt_at=None)
+    )

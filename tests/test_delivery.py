@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import timedelta
 
 import pytest
 from django.core import serializers
+from django.db import connection
+from django.test import override_settings
 
 from pureclarity_gdpr import delivery
 from pureclarity_gdpr.client import USER_AGENT
+from pureclarity_gdpr.conf import setting_problems
 from pureclarity_gdpr.exceptions import InvalidIdentifier, UnknownStoreView
 from pureclarity_gdpr.models import ForgetAttempt, ForgetRequest, Source, Status
 from pureclarity_gdpr.testing import LocalPureClarity
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from .conftest import ACCESS_KEY, SECRET_KEY, Clock, gdpr_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -171,7 +176,7 @@ def test_identifiers_are_validated(
 
 
 def test_unknown_store_view_is_refused(two_store_views: LocalPureClarity) -> None:
-    with pytest.raises(UnknownStoreView, match="'uk', 'us'|uk, us"):
+    with pytest.raises(UnknownStoreView, match=r"store views are: uk, us\."):
         delivery.record(["ben@example.test"], source=Source.API, store_views=["fr"])
 
     assert ForgetRequest.objects.count() == 0
@@ -280,3 +285,145 @@ def test_a_request_recorded_meanwhile_is_reused(pureclarity: LocalPureClarity) -
     assert created == []
     assert result.already_open == [first]
     assert ForgetRequest.objects.count() == 1
+
+
+# A cool-off (DELAY) before the first attempt, and cancelling pending requests.
+
+
+def record_with_delay(server: LocalPureClarity, delay: float, identifier: str) -> int:
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(server, DELAY=delay)):
+        (pk,) = delivery.record([identifier], source=Source.API).to_deliver
+    return pk
+
+
+def test_a_delay_holds_a_new_request_back_until_it_has_passed(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pk = record_with_delay(pureclarity, 600, "ben@example.test")
+
+    early = delivery.deliver()
+    clock.advance(599)
+    still_early = delivery.deliver()
+    clock.advance(1)
+    on_time = delivery.deliver()
+
+    assert early.succeeded == still_early.succeeded == []
+    assert on_time.succeeded == [pk]
+    assert pureclarity.identifiers == ["ben@example.test"]
+
+
+def test_a_delayed_request_is_due_at_its_end(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pk = record_with_delay(pureclarity, 3600, "ben@example.test")
+
+    request = ForgetRequest.objects.get(pk=pk)
+
+    assert request.status == Status.PENDING
+    assert request.next_attempt_at == clock.now + timedelta(hours=1)
+
+
+def test_without_a_delay_a_new_request_is_due_at_once(
+    pureclarity: LocalPureClarity,
+) -> None:
+    recorded = delivery.record(["ben@example.test"], source=Source.API)
+
+    assert recorded.created[0].next_attempt_at is None
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"), [(0, False), (0.5, False), (-1, True), ("1h", True)]
+)
+def test_the_delay_may_be_zero_but_not_negative(
+    pureclarity: LocalPureClarity, value: object, problem: bool
+) -> None:
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, DELAY=value)):
+        problems = [p for p in setting_problems() if "DELAY" in p.msg]
+
+    assert [p.id for p in problems] == (["pureclarity_gdpr.E008"] if problem else [])
+
+
+def test_cancel_stops_a_pending_request_and_wipes_its_identifier(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pk = record_with_delay(pureclarity, 600, "ben@example.test")
+
+    cancelled = delivery.cancel([pk])
+    clock.advance(600)
+    delivery.deliver()
+
+    assert cancelled == [pk]
+    request = ForgetRequest.objects.get(pk=pk)
+    assert (request.status, request.identifier, request.open_key) == (
+        Status.CANCELLED,
+        "",
+        None,
+    )
+    assert request.identifier_hash
+    assert pureclarity.received == []
+
+
+def test_a_cancelled_identifier_can_be_asked_for_again(
+    pureclarity: LocalPureClarity,
+) -> None:
+    (first,) = delivery.record(["ben@example.test"], source=Source.API).to_deliver
+    delivery.cancel([first])
+
+    again = delivery.record(["ben@example.test"], source=Source.API)
+
+    assert len(again.created) == 1
+    assert again.created[0].pk != first
+
+
+def test_cancel_leaves_requests_that_are_not_pending_alone(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=400, identifier="bad@example.test")
+    done, failed = (r.pk for r in forget("ben@example.test", "bad@example.test"))
+    (attention,) = delivery.record_needs_attention(
+        store_views=None, source=Source.API, reason="No identifier."
+    )
+    chosen = [done, failed, attention.pk]
+
+    cancelled = delivery.cancel(chosen)
+
+    assert cancelled == []
+    statuses = [ForgetRequest.objects.get(pk=pk).status for pk in chosen]
+    assert statuses == [Status.SUCCEEDED, Status.FAILED, Status.NEEDS_ATTENTION]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_leaves_a_request_being_sent_alone(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(hold=True, times=1)
+    (pk,) = delivery.record(["ben@example.test"], source=Source.API).to_deliver
+    seen: list[list[int]] = []
+
+    def cancel_while_held() -> None:
+        pureclarity.wait_for(1)
+        seen.append(delivery.cancel([pk]))
+        connection.close()
+        pureclarity.release()
+
+    thread = threading.Thread(target=cancel_while_held)
+    thread.start()
+    result = delivery.deliver([pk])
+    thread.join()
+
+    assert seen == [[]]
+    assert result.succeeded == [pk]
+    assert ForgetRequest.objects.get(pk=pk).status == Status.SUCCEEDED
+
+
+def test_retry_and_resume_leave_a_cool_off_alone(
+    pureclarity: LocalPureClarity, clock: object
+) -> None:
+    pk = record_with_delay(pureclarity, 600, "ben@example.test")
+
+    retried = delivery.retry([pk])
+    delivery.resume("default")
+    sent_early = delivery.deliver()
+
+    assert retried == []
+    assert sent_early.succeeded == []

@@ -52,9 +52,11 @@ def test_tasks_mode_enqueues_ids_after_commit(pureclarity: LocalPureClarity) -> 
 
 def test_tasks_mode_delivers_with_a_backend(pureclarity: LocalPureClarity) -> None:
     settings = gdpr_settings(pureclarity, DELIVERY="tasks")
-    with override_settings(PURECLARITY_GDPR=settings, TASKS=tasks_setting(IMMEDIATE)):
-        with transaction.atomic():
-            api.forget(["a@example.test", "b@example.test"])
+    with (
+        override_settings(PURECLARITY_GDPR=settings, TASKS=tasks_setting(IMMEDIATE)),
+        transaction.atomic(),
+    ):
+        api.forget(["a@example.test", "b@example.test"])
 
     assert sorted(pureclarity.identifiers) == ["a@example.test", "b@example.test"]
     assert ForgetRequest.objects.filter(status=Status.SUCCEEDED).count() == 2
