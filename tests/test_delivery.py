@@ -427,3 +427,13 @@ def test_retry_and_resume_leave_a_cool_off_alone(
 
     assert retried == []
     assert sent_early.succeeded == []
+
+
+def test_other_addresses_in_an_answer_are_scrubbed(
+    pureclarity: LocalPureClarity,
+) -> None:
+    pureclarity.reply(status=400, body="Conflicts with someone.else@example.test")
+
+    (request,) = forget("ben@example.test")
+
+    assert request.attempt_log.get().excerpt == "Conflicts with [email]"
