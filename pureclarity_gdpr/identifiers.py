@@ -65,6 +65,9 @@ def mask(identifier: str) -> str:
         name, dot, suffix = domain.rpartition(".")
         masked_domain = f"{_mask_part(name)}.{suffix}" if dot else _mask_part(domain)
         return f"{_mask_part(local)}@{masked_domain}"
+    if len(identifier) < 2:
+        # One character shown of one would be the whole identifier.
+        return "*"
     return identifier[:1] + "*" * min(len(identifier) - 1, 3)
 
 
