@@ -115,6 +115,14 @@ def messages_of(response: HttpResponse) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
 
 
+def message_levels(response: HttpResponse) -> list[tuple[str, str]]:
+    """The messages with their levels, as ("warning", "1 request could not ...")."""
+    return [
+        (message.level_tag, str(message))
+        for message in get_messages(response.wsgi_request)
+    ]
+
+
 def page(response: HttpResponse) -> str:
     return response.content.decode()
 

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.test import Client, override_settings
 
+from pureclarity_gdpr import delivery
 from pureclarity_gdpr.models import ForgetRequest, Source, Status
 from pureclarity_gdpr.testing import LocalPureClarity
 
@@ -20,6 +21,7 @@ from .admin_support import (
     WARNING,
     forget_url,
     hidden_fields,
+    message_levels,
     messages_of,
     page,
     requests_url,
@@ -160,9 +162,12 @@ def test_a_failing_server_is_reported_for_typed_identifiers(
 
     response = submit_identifiers(boss_client, "ana@example.test", confirm=True)
 
-    assert messages_of(response) == [
-        "1 request could not be delivered yet; it will be tried again "
-        "automatically. See the forget requests list."
+    assert message_levels(response) == [
+        (
+            "warning",
+            "1 request could not be delivered yet; it will be tried again "
+            "automatically. See the forget requests list.",
+        )
     ]
     assert ForgetRequest.objects.get().last_status_code == 503
 
@@ -237,3 +242,94 @@ def test_with_a_cool_off_typed_identifiers_wait(
     )
     assert ForgetRequest.objects.get().status == Status.PENDING
     assert pureclarity.received == []
+
+
+OLD_KEY = "old-hash-key-that-is-at-least-32-characters"
+NEW_KEY = "new-hash-key-that-is-at-least-32-characters"
+NOTHING_SENT = (
+    "Nothing will be sent: PureClarity already forgot all of these identifiers, "
+    "as marked below."
+)
+
+
+def test_forgetting_twice_says_nothing_is_sent_again(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    submit_identifiers(boss_client, "twice@example.test", confirm=True)
+
+    confirmation = submit_identifiers(boss_client, "twice@example.test")
+    response = boss_client.post(forget_url(), hidden_fields(confirmation))
+
+    assert "That is 1 request in all" not in text(confirmation)
+    assert NOTHING_SENT in text(confirmation)
+    assert "t***@e***.test" in text(confirmation)
+    assert "(already forgotten in default: not sent there again)" in text(confirmation)
+    assert "queued" not in text(confirmation)
+    assert messages_of(response) == ["1 identifier was already forgotten."]
+    assert pureclarity.identifiers == ["twice@example.test"]
+
+
+def test_only_what_is_not_forgotten_yet_is_counted(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    submit_identifiers(boss_client, "ana@example.test", confirm=True)
+
+    confirmation = submit_identifiers(boss_client, "ana@example.test\nben@example.test")
+    response = boss_client.post(forget_url(), hidden_fields(confirmation))
+
+    assert "1 request will be sent." in text(confirmation)
+    assert (
+        "1 request is left out: PureClarity already forgot that identifier in that "
+        "store view, as marked below." in text(confirmation)
+    )
+    assert "That is" not in text(confirmation)
+    assert text(confirmation).count("already forgotten in default") == 1
+    assert messages_of(response) == [
+        "Forget requests for 1 identifier were sent to PureClarity.",
+        "1 identifier was already forgotten.",
+    ]
+    assert sorted(pureclarity.identifiers) == ["ana@example.test", "ben@example.test"]
+
+
+def test_the_confirmation_names_the_store_views_already_forgotten_in(
+    two_store_views: LocalPureClarity, boss_client: Client
+) -> None:
+    delivery.deliver(
+        delivery.record(
+            ["ana@example.test"], source=Source.API, store_views=["uk"]
+        ).to_deliver
+    )
+    data = {"identifiers": "ana@example.test", "store_views": ["uk", "us"]}
+
+    confirmation = boss_client.post(forget_url(), data)
+
+    assert "1 request will be sent." in text(confirmation)
+    assert "1 request is left out" in text(confirmation)
+    assert "(already forgotten in uk: not sent there again)" in text(confirmation)
+
+
+def test_a_request_sent_again_on_purpose_is_counted_as_sent(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    submit_identifiers(boss_client, "ana@example.test", confirm=True)
+    delivery.record(["ana@example.test"], source=Source.API, force=True)
+
+    confirmation = submit_identifiers(boss_client, "ana@example.test")
+
+    assert "That is 1 request in all." in text(confirmation)
+    assert "already forgotten" not in text(confirmation)
+
+
+def test_an_identifier_forgotten_under_an_older_hash_key_is_not_counted(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, HASH_KEY=OLD_KEY)
+    ):
+        submit_identifiers(boss_client, "ana@example.test", confirm=True)
+    rotated = gdpr_settings(pureclarity, HASH_KEY=NEW_KEY, HASH_KEY_FALLBACKS=[OLD_KEY])
+
+    with override_settings(PURECLARITY_GDPR=rotated):
+        confirmation = submit_identifiers(boss_client, "ana@example.test")
+
+    assert NOTHING_SENT in text(confirmation)

@@ -204,6 +204,56 @@ def test_forgetting_users_speaks_german(
     ]
 
 
+def test_what_is_already_forgotten_is_told_in_german(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    submit_identifiers(boss_client, "ana@example.test", confirm=True)
+
+    with translation.override("de"):
+        some = submit_identifiers(boss_client, "ana@example.test\nben@example.test")
+        none = submit_identifiers(boss_client, "ana@example.test")
+
+    assert "1 Auftrag wird gesendet." in text(some)
+    assert "1 Auftrag entfällt: PureClarity hat diese Kennung" in text(some)
+    assert "(bereits vergessen in default: wird dort nicht erneut gesendet)" in text(
+        some
+    )
+    assert "Es wird nichts gesendet" in text(none)
+
+
+def test_a_partial_delivery_is_told_in_german(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    pureclarity.reply(status=400, identifier="ana@example.test", times=1)
+    pending_requests("ana@example.test", "ben@example.test")
+    pause()
+
+    with translation.override("de"):
+        response = boss_client.post(resume_url(), {"store_view": "default"})
+
+    assert messages_of(response) == [
+        "Die Zustellung an Store-View default wurde fortgesetzt; 2 ausstehende "
+        "Aufträge sind wieder fällig.",
+        "1 Auftrag wurde an PureClarity zugestellt.",
+        "1 Auftrag ist fehlgeschlagen; siehe Liste der Löschaufträge.",
+    ]
+
+
+@needs_auth_user
+def test_more_requests_delivered_are_told_in_german(
+    pureclarity: LocalPureClarity, boss_client: Client, ana: Any
+) -> None:
+    ben = make_user("ben", email="ben@example.test")
+    pureclarity.reply(status=400, identifier="ana@example.test", times=1)
+
+    with translation.override("de"):
+        response = confirm_action(boss_client, ana, ben)
+
+    assert messages_of(response)[1] == (
+        "1 weiterer Auftrag wurde an PureClarity zugestellt."
+    )
+
+
 def test_the_export_header_speaks_german(
     pureclarity: LocalPureClarity, boss_client: Client
 ) -> None:

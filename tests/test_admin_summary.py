@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from pureclarity_gdpr import delivery
 from pureclarity_gdpr.models import ForgetRequest, Source, Status, StoreViewPause
@@ -16,6 +16,7 @@ from .admin_support import (
     HOSTILE,
     RAW_TAG,
     failed_requests,
+    message_levels,
     messages_of,
     page,
     pause,
@@ -26,6 +27,7 @@ from .admin_support import (
     succeeded_requests,
     text,
 )
+from .conftest import gdpr_settings
 
 # The admin fixtures: boss, viewer, their clients, and ana.
 pytest_plugins = ["tests.admin_fixtures"]
@@ -82,7 +84,6 @@ def test_a_paused_store_view_is_shown_and_can_be_resumed(
     listing = boss_client.get(requests_url())
 
     response = boss_client.post(resume_url(), {"store_view": "default"})
-    delivery.deliver()
 
     assert "Paused store views" in text(listing)
     assert "PureClarity answered 401" in text(listing)
@@ -90,11 +91,65 @@ def test_a_paused_store_view_is_shown_and_can_be_resumed(
     assert response.status_code == 302
     assert response["Location"] == requests_url()
     assert messages_of(response) == [
-        "Deliveries to store view default were resumed; 1 pending request is due again."
+        "Deliveries to store view default were resumed; 1 pending request is due "
+        "again.",
+        "1 request was delivered to PureClarity.",
     ]
     assert not StoreViewPause.objects.exists()
     assert ForgetRequest.objects.get(pk=pk).status == Status.SUCCEEDED
     assert pureclarity.identifiers == ["ana@example.test", "ana@example.test"]
+
+
+def test_resuming_with_keys_still_refused_pauses_again_and_says_so(
+    pureclarity: LocalPureClarity, boss_client: Client
+) -> None:
+    pk = paused_by_pureclarity(pureclarity)
+    pureclarity.reply(status=403, times=1)
+
+    response = boss_client.post(resume_url(), {"store_view": "default"})
+
+    assert message_levels(response)[1] == (
+        "warning",
+        "1 request could not be delivered yet; it will be tried again "
+        "automatically. See the forget requests list.",
+    )
+    assert StoreViewPause.objects.filter(store_view="default").exists()
+    assert ForgetRequest.objects.get(pk=pk).status == Status.PENDING
+
+
+def test_resuming_sends_only_the_resumed_store_views_requests(
+    two_store_views: LocalPureClarity, boss_client: Client
+) -> None:
+    two_store_views.reply(status=401, access_key="AK-UK", times=1)
+    succeeded_requests("ana@example.test")
+    delivery.record(["ben@example.test"], source=Source.API, store_views=["us"])
+
+    response = boss_client.post(resume_url(), {"store_view": "uk"})
+
+    assert messages_of(response)[1] == "1 request was delivered to PureClarity."
+    assert sorted((r.identifier, r.access_key) for r in two_store_views.received) == [
+        ("ana@example.test", "AK-UK"),
+        ("ana@example.test", "AK-UK"),
+        ("ana@example.test", "AK-US"),
+    ]
+    pending = ForgetRequest.objects.get(status=Status.PENDING)
+    assert pending.store_view == "us"
+
+
+@pytest.mark.parametrize("mode", ["worker", "tasks"])
+def test_resuming_leaves_the_sending_to_the_worker_or_tasks(
+    pureclarity: LocalPureClarity, boss_client: Client, mode: str
+) -> None:
+    pk = paused_by_pureclarity(pureclarity)
+
+    with override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, DELIVERY=mode)):
+        response = boss_client.post(resume_url(), {"store_view": "default"})
+
+    assert messages_of(response) == [
+        "Deliveries to store view default were resumed; 1 pending request is due again."
+    ]
+    assert ForgetRequest.objects.get(pk=pk).status == Status.PENDING
+    assert pureclarity.identifiers == ["ana@example.test"]
 
 
 def test_staff_without_the_permission_see_the_pause_but_cannot_resume(

@@ -38,9 +38,11 @@ from .admin_support import (
     grant_forget,
     hidden_fields,
     make_user,
+    message_levels,
     messages_of,
     needs_auth_user,
     page,
+    submit_identifiers,
     text,
     url,
     users_url,
@@ -221,9 +223,12 @@ def test_a_failure_that_will_be_retried_is_reported_as_such(
 
     response = confirm_action(boss_client, ana)
 
-    assert messages_of(response) == [
-        "2 requests could not be delivered yet; they will be tried again "
-        "automatically. See the forget requests list."
+    assert message_levels(response) == [
+        (
+            "warning",
+            "2 requests could not be delivered yet; they will be tried again "
+            "automatically. See the forget requests list.",
+        )
     ]
     requests = ForgetRequest.objects.all()
     assert {(r.status, r.last_status_code) for r in requests} == {(Status.PENDING, 503)}
@@ -241,6 +246,76 @@ def test_an_identifier_already_forgotten_is_not_sent_again(
 
     assert messages_of(response) == ["2 identifiers were already forgotten."]
     assert len(pureclarity.received) == 2
+
+
+@needs_auth_user
+def test_a_request_delivered_beside_a_failed_one_is_reported(
+    pureclarity: LocalPureClarity, boss_client: Client, ana: Any
+) -> None:
+    pureclarity.reply(status=400, identifier="ana@example.test", times=1)
+
+    response = confirm_action(boss_client, ana)
+
+    assert message_levels(response) == [
+        ("success", "1 request was delivered to PureClarity."),
+        ("error", "1 request failed; see the forget requests list."),
+    ]
+    assert sorted(r.status for r in ForgetRequest.objects.all()) == [
+        Status.FAILED,
+        Status.SUCCEEDED,
+    ]
+
+
+@needs_auth_user
+def test_a_partly_sent_user_is_reported_beside_a_wholly_sent_one(
+    pureclarity: LocalPureClarity, boss_client: Client, ana: Any
+) -> None:
+    ben = make_user("ben", email="ben@example.test")
+    pureclarity.reply(status=400, identifier="ana@example.test", times=1)
+
+    response = confirm_action(boss_client, ana, ben)
+
+    assert messages_of(response) == [
+        "Forget requests for 1 user were sent to PureClarity.",
+        "1 more request was delivered to PureClarity.",
+        "1 request failed; see the forget requests list.",
+    ]
+
+
+@needs_auth_user
+def test_the_confirmation_leaves_out_what_is_already_forgotten(
+    pureclarity: LocalPureClarity, boss_client: Client, ana: Any
+) -> None:
+    confirm_action(boss_client, ana)
+
+    confirmation = choose_action(boss_client, ana)
+
+    assert "That is 2 requests in all" not in text(confirmation)
+    assert (
+        "Nothing will be sent: PureClarity already forgot all of these identifiers"
+        in text(confirmation)
+    )
+    assert text(confirmation).count("(already forgotten in default") == 2
+
+
+@needs_auth_user
+def test_the_confirmation_counts_only_what_will_be_sent(
+    pureclarity: LocalPureClarity, boss_client: Client, ana: Any
+) -> None:
+    submit_identifiers(boss_client, "ana@example.test", confirm=True)
+
+    confirmation = choose_action(boss_client, ana)
+    response = boss_client.post(users_url(), hidden_fields(confirmation))
+
+    assert "1 request will be sent." in text(confirmation)
+    assert "1 request is left out" in text(confirmation)
+    assert "4***" in text(confirmation)
+    assert text(confirmation).count("(already forgotten in default") == 1
+    assert messages_of(response) == [
+        "Forget requests for 1 user were sent to PureClarity.",
+        "1 identifier was already forgotten.",
+    ]
+    assert sorted(pureclarity.identifiers) == ["4242", "ana@example.test"]
 
 
 @needs_auth_user

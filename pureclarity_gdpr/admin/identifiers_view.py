@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -108,6 +109,14 @@ def _render(
         **warning_context(subjects, store_views),
         "title": _("Forget identifiers without an account"),
         "form": form,
+        # Laid out by the admin's own fieldset template, as its forms are. The
+        # stubs ask for a ModelForm; the admin passes plain forms too (the
+        # password change form), and nothing here needs a model.
+        "adminform": helpers.AdminForm(
+            form,  # type: ignore[arg-type]
+            [(None, {"fields": list(form.fields)})],
+            {},
+        ),
         "media": model_admin.media + form.media,
     }
     return render(model_admin, request, template, context)

@@ -42,6 +42,14 @@ def requests_sent_message(count: int) -> str:
     ) % {"count": count}
 
 
+def more_requests_sent_message(count: int) -> str:
+    return ngettext(
+        "%(count)d more request was delivered to PureClarity.",
+        "%(count)d more requests were delivered to PureClarity.",
+        count,
+    ) % {"count": count}
+
+
 def forget_log_message(count: int, *, needs_attention: bool) -> str:
     """The history entry of a user asked to be forgotten."""
     text = ngettext(
@@ -82,6 +90,11 @@ def _delivered(
 ) -> None:
     if batch.sent:
         say(sent_message(batch.sent), messages.SUCCESS)
+    # Some of a person's requests got through though others did not.
+    apart = batch.delivered_apart
+    if apart:
+        message = more_requests_sent_message if batch.sent else requests_sent_message
+        say(message(apart), messages.SUCCESS)
 
     failed = len(batch.failed)
     if failed:
@@ -101,7 +114,8 @@ def _delivered(
             "again automatically. See the forget requests list.",
             retrying,
         )
-        say(text % {"count": retrying}, messages.ERROR)
+        # Nothing failed for good yet: these are tried again without anyone.
+        say(text % {"count": retrying}, messages.WARNING)
 
     if batch.waiting:
         text = ngettext(

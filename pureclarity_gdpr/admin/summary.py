@@ -1,7 +1,9 @@
 """The request list's header: counts at a glance, and paused store views.
 
 Resuming a paused store view is a plain POST from the header, with no
-confirmation page: it sends only what staff already asked to send.
+confirmation page: it sends only what staff already asked to send. With
+immediate delivery it sends the store view's waiting requests at once, as
+nothing else would until the next delivery run.
 """
 
 from __future__ import annotations
@@ -15,10 +17,17 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.utils import timezone
 
-from ..delivery import resume
+from ..conf import conf
+from ..delivery import deliver, resume
 from ..models import ForgetRequest, Status, StoreViewPause
 from .filters import OVERDUE, overdue
-from .messages import not_paused_message, resumed_message
+from .forgetting import Batch
+from .messages import (
+    not_paused_message,
+    report,
+    requests_sent_message,
+    resumed_message,
+)
 from .pages import back_to_changelist
 from .permissions import has_forget_permission
 
@@ -73,4 +82,17 @@ def resume_store_view(
         "User %s resumed deliveries to store view %r", request.user.pk, store_view
     )
     model_admin.message_user(request, resumed_message(store_view, due_again))
+    if conf.delivery == "immediate":
+        _deliver_now(model_admin, request, store_view)
     return back_to_changelist(model_admin)
+
+
+def _deliver_now(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, store_view: str
+) -> None:
+    """Send the store view's due requests while the page waits, within the budget.
+
+    Those left when the budget runs out stay pending, as after a commit.
+    """
+    delivered = deliver(budget=conf.immediate_budget, store_views=[store_view])
+    report(model_admin, request, Batch.of(delivered), requests_sent_message)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
@@ -51,6 +52,44 @@ def start_chromium(chromium: Path, chromedriver: Path, profile: Path) -> WebDriv
         options.add_argument(flag)
     service = Service(executable_path=str(chromedriver))
     return webdriver.Chrome(service=service, options=options)
+
+
+@dataclass(frozen=True)
+class Box:
+    """An element's rectangle on the page, in CSS pixels."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    @property
+    def right(self) -> float:
+        return self.x + self.width
+
+    @property
+    def bottom(self) -> float:
+        return self.y + self.height
+
+    @property
+    def middle(self) -> float:
+        return self.y + self.height / 2
+
+    def overlaps(self, other: Box) -> bool:
+        return (
+            self.x < other.right
+            and other.x < self.right
+            and self.y < other.bottom
+            and other.y < self.bottom
+        )
+
+    def within(self, other: Box) -> bool:
+        return (
+            self.x >= other.x
+            and self.y >= other.y
+            and self.right <= other.right
+            and self.bottom <= other.bottom
+        )
 
 
 class AdminBrowser:
@@ -103,6 +142,26 @@ class AdminBrowser:
         if not selects:
             return []
         return [option.text for option in Select(selects[0]).options]
+
+    def box(self, css: str) -> Box:
+        """Where the first element matching ``css`` is drawn on the page."""
+        rect = self.driver.find_element(By.CSS_SELECTOR, css).rect
+        return Box(rect["x"], rect["y"], rect["width"], rect["height"])
+
+    def text_box(self, css: str) -> Box:
+        """Where the words of the first element matching ``css`` are drawn.
+
+        Narrower than the element's box: a table cell is as tall as its row, but
+        its words sit where its vertical alignment puts them.
+        """
+        x, y, width, height = self.driver.execute_script(
+            "const words = document.createRange();"
+            "words.selectNodeContents(document.querySelector(arguments[0]));"
+            "const box = words.getBoundingClientRect();"
+            "return [box.x + scrollX, box.y + scrollY, box.width, box.height];",
+            css,
+        )
+        return Box(x, y, width, height)
 
     def has_link(self, text: str) -> bool:
         # By the words in the page's source: the admin's CSS upper-cases some links.

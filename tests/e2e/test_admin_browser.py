@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -58,6 +59,14 @@ def forget_users(admin: AdminBrowser, *usernames: str) -> None:
     admin.press(CONFIRM_FORGET)
 
 
+def ask_to_forget_guest(admin: AdminBrowser, identifier: str) -> None:
+    """Type an identifier in the form for guests, and go on to the confirmation."""
+    open_requests(admin)
+    admin.click_link("Forget identifiers without an account")
+    admin.type_into("identifiers", identifier)
+    admin.press("Continue")
+
+
 def test_forgetting_two_users_after_a_confirmation(
     admin: AdminBrowser, shop: Shop, local_pureclarity: LocalPureClarity
 ) -> None:
@@ -101,7 +110,10 @@ def test_retrying_a_failed_request_once_pureclarity_accepts_it(
 
     forget_users(admin, "cleo")
 
-    assert admin.messages == ["1 request failed; see the forget requests list."]
+    assert admin.messages == [
+        "1 request was delivered to PureClarity.",
+        "1 request failed; see the forget requests list.",
+    ]
 
     open_requests(admin)
     admin.filter_by("status", "Failed")
@@ -109,6 +121,9 @@ def test_retrying_a_failed_request_once_pureclarity_accepts_it(
     assert len(admin.row_texts()) == 1
     assert "⚠ Failed" in admin.row("c***@e***.test").text
     assert "⚠ 1 failed request" in admin.text
+    assert not admin.box("ul.object-tools").overlaps(
+        admin.box(".pureclarity-gdpr-summary")
+    )
     admin.screenshot("03-failed-requests.png")
 
     admin.select("c***@e***.test")
@@ -185,6 +200,82 @@ def test_forgetting_a_guest_without_an_account(
     row = admin.row("g***@e***.test").text
     assert "Succeeded" in row
     assert OFFICER in row
+
+
+def test_the_guest_form_lines_its_fields_up_as_admin_forms_do(
+    admin: AdminBrowser,
+) -> None:
+    admin.log_in(OFFICER, PASSWORD)
+
+    admin.open("/admin/pureclarity_gdpr/forgetrequest/forget/")
+
+    textarea = admin.box("textarea[name=identifiers]")
+    checkbox = admin.box("input[name=store_views]")
+    assert abs(checkbox.x - textarea.x) <= 2
+    assert admin.box("label[for=id_identifiers]").right <= textarea.x
+
+
+def test_forgetting_a_guest_twice_says_it_is_not_sent_again(
+    admin: AdminBrowser, local_pureclarity: LocalPureClarity
+) -> None:
+    admin.log_in(OFFICER, PASSWORD)
+    ask_to_forget_guest(admin, "twice@example.test")
+    admin.press(CONFIRM_FORGET)
+
+    ask_to_forget_guest(admin, "twice@example.test")
+
+    assert "That is 1 request in all" not in admin.text
+    assert (
+        "Nothing will be sent: PureClarity already forgot all of these identifiers"
+        in admin.text
+    )
+    assert "t***@e***.test (already forgotten in default" in admin.text
+    admin.screenshot("10-already-forgotten.png")
+
+    admin.press(CONFIRM_FORGET)
+
+    assert admin.messages == ["1 identifier was already forgotten."]
+    assert local_pureclarity.identifiers == ["twice@example.test"]
+
+
+@pytest.fixture
+def resumed_afterwards(shop: Shop) -> Iterator[None]:
+    """The shop's store view unpaused after the test, whatever became of it."""
+    yield
+    shop.manage("pureclarity_forget", "--resume", "default")
+
+
+def test_a_paused_store_view_is_shown_clear_of_the_buttons_and_resumed(
+    admin: AdminBrowser, local_pureclarity: LocalPureClarity, resumed_afterwards: None
+) -> None:
+    # PureClarity refuses emma's email once, as if the keys had been revoked.
+    local_pureclarity.reply(
+        403, "Account not found", identifier="emma@example.test", times=1
+    )
+    admin.log_in(OFFICER, PASSWORD)
+    forget_users(admin, "emma")
+    open_requests(admin)
+
+    tools = admin.box("ul.object-tools")
+    assert not tools.overlaps(admin.box(".pureclarity-gdpr-summary"))
+    assert not tools.overlaps(admin.box(".pureclarity-gdpr-pauses"))
+    button = admin.box(".pureclarity-gdpr-pauses input[type=submit]")
+    assert button.within(admin.box(".pureclarity-gdpr-pauses tbody td:last-child"))
+    assert button.within(admin.box(".pureclarity-gdpr-pauses table"))
+    # On the line of its row, beside the store view's name, not below it.
+    name = admin.text_box(".pureclarity-gdpr-pauses tbody td:first-child")
+    assert abs(button.middle - name.middle) <= 2
+    admin.screenshot("09-paused-store-view.png")
+
+    admin.press("Resume deliveries")
+
+    assert admin.messages == [
+        "Deliveries to store view default were resumed; 1 pending request is due "
+        "again.",
+        "1 request was delivered to PureClarity.",
+    ]
+    assert local_pureclarity.identifiers.count("emma@example.test") == 2
+    assert "Paused store views" not in admin.text
 
 
 def test_exporting_requests_as_csv_shows_no_plain_identifier(
