@@ -85,7 +85,9 @@ def scrub(text: str, *secrets: str) -> str:
     """A short, single-line excerpt of an answer, with anything we sent removed."""
     for secret in secrets:
         if secret:
-            text = text.replace(secret, "[redacted]")
+            # As sent, and as an echo of our JSON would escape it.
+            for form in {secret, json.dumps(secret)[1:-1]}:
+                text = text.replace(form, "[redacted]")
     # Any other address in an answer is someone's personal data too.
     text = EMAIL.sub("[email]", text)
     text = re.sub(r"<[^>]{0,200}>", " ", text)
@@ -97,18 +99,22 @@ def scrub(text: str, *secrets: str) -> str:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds a Retry-After header asks for, or None if it cannot be read.
+
+    Anything PureClarity (or a proxy in front of it) sends is accepted without
+    crashing; how long is actually waited is capped by the caller.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,10}", value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return max(0.0, (when - timezone.now()).total_seconds())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        # Unreadable, or a date without a time zone (Python cannot compare it).
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 def _status_phrase(code: int) -> str:
@@ -151,16 +157,22 @@ def _network_failure(
     return f"The request to PureClarity failed ({type(err).__name__})."
 
 
-@sensitive_variables("store_view", "payload")
+@sensitive_variables("store_view", "request_body")
 def send_forget(
     store_view: StoreView, identifier: str, timeout: tuple[float, float]
 ) -> Answer:
     """POST one identifier to the store view's forget endpoint; never raises."""
-    payload = {
-        "AccessKey": store_view.access_key,
-        "SecretKey": store_view.secret_key,
-        "Identifier": identifier,
-    }
+    # No local variable holds the secret in plain form: with DEBUG on, Django's
+    # error page ignores sensitive_variables and shows every frame's locals.
+    request_body = _Body(
+        json.dumps(
+            {
+                "AccessKey": store_view.access_key,
+                "SecretKey": store_view.secret_key,
+                "Identifier": identifier,
+            }
+        ).encode()
+    )
     started = time.monotonic()
     logger.debug(
         "Sending forget request for %s to store view %r at %s",
@@ -172,7 +184,7 @@ def send_forget(
     try:
         response = session().post(
             store_view.forget_url,
-            data=_Body(json.dumps(payload).encode()),
+            data=request_body,
             headers={"Content-Type": "application/json"},
             timeout=timeout,
             allow_redirects=False,

@@ -10,6 +10,7 @@ contended by this app.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
@@ -27,7 +28,7 @@ from django.utils import timezone
 
 from . import client, ratelimit, signals
 from .conf import StoreView, conf
-from .exceptions import ConfigurationError, UnknownStoreView
+from .exceptions import ConfigurationError, InvalidIdentifier, UnknownStoreView
 from .identifiers import clean, identifier_hashes, mask
 from .models import ForgetAttempt, ForgetRequest, Status, StoreViewPause
 
@@ -108,6 +109,12 @@ def record(
     an open request in a store view reuses it; one already forgotten there is
     reported and not sent again unless ``force`` is set.
     """
+    if isinstance(identifiers, str | bytes):
+        # A string is iterable too: each of its characters would be forgotten.
+        raise InvalidIdentifier(
+            "Give a list of identifiers, not a single string: "
+            f"[{mask(str(identifiers))!r}]."
+        )
     cleaned = list(dict.fromkeys(clean(identifier) for identifier in identifiers))
     names = _store_view_names(store_views)
     result = Recorded()
@@ -342,33 +349,57 @@ def _claim(
         ).update(
             status=Status.SENDING,
             claim_token=token,
-            lease_expires_at=now + conf.lease,
+            lease_expires_at=now + _lease_for(len(candidate_ids)),
         )
     claimed = ForgetRequest.objects.filter(claim_token=token, status=Status.SENDING)
     # Sent in the order claimed, oldest first, not in the model's newest-first order.
     return list(claimed.order_by("next_attempt_at", "created_at", "id"))
 
 
-def _release(request: ForgetRequest, after: float = 0.0) -> None:
-    """Give a claimed request back unsent, due again ``after`` seconds from now."""
-    ForgetRequest.objects.filter(
-        pk=request.pk, claim_token=request.claim_token, status=Status.SENDING
-    ).update(
-        status=Status.PENDING,
-        lease_expires_at=None,
-        claim_token="",
-        next_attempt_at=clock() + timedelta(seconds=after) if after else None,
-    )
+def _lease_for(count: int) -> timedelta:
+    """How long a batch of ``count`` requests may take, with room to spare.
+
+    A worker still sending its batch must keep it: another worker taking over
+    part of it would send those requests a second time.
+    """
+    connect, read = conf.timeout
+    rounds = math.ceil(count / conf.max_in_flight)
+    pacing = count / conf.rate_limit if conf.rate_limit else 0.0
+    needed = timedelta(seconds=1.5 * rounds * (connect + read) + pacing)
+    return max(conf.lease, needed)
+
+
+def _release(requests: Sequence[ForgetRequest], after: float = 0.0) -> None:
+    """Give claimed requests back unsent, due again ``after`` seconds from now."""
+    after = min(after, conf.retry_max_delay.total_seconds())
+    for token in {r.claim_token for r in requests}:
+        ForgetRequest.objects.filter(
+            pk__in=[r.pk for r in requests if r.claim_token == token],
+            claim_token=token,
+            status=Status.SENDING,
+        ).update(
+            status=Status.PENDING,
+            lease_expires_at=None,
+            claim_token="",
+            next_attempt_at=clock() + timedelta(seconds=after) if after else None,
+        )
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
-    """Exponential backoff with jitter, never sooner than PureClarity asked."""
-    delay = min(conf.retry_delay * (1 << max(attempts - 1, 0)), conf.retry_max_delay)
+    """Exponential backoff with jitter, never sooner than PureClarity asked.
+
+    Both are capped by RETRY_MAX_DELAY: a Retry-After of a year must not park a
+    request past GDPR's deadline.
+    """
+    longest = conf.retry_max_delay.total_seconds()
+    delay = min(
+        conf.retry_delay.total_seconds() * 2.0 ** min(attempts - 1, 40), longest
+    )
     # Half fixed, half random: workers that failed together do not retry together.
     delay = delay / 2 + delay / 2 * random.random()  # noqa: S311
     if retry_after is not None:
-        delay = max(delay, timedelta(seconds=retry_after))
-    return delay
+        delay = max(delay, min(retry_after, longest))
+    return timedelta(seconds=delay)
 
 
 def _pause(store_view: str, reason: str, now: datetime) -> datetime:
@@ -441,9 +472,10 @@ def _finish(
     )
 
     with transaction.atomic():
-        ForgetRequest.objects.filter(
+        still_ours = ForgetRequest.objects.filter(
             pk=request.pk, claim_token=request.claim_token
         ).update(**changes)
+        # The attempt happened whoever holds the request now: it is evidence.
         ForgetAttempt.objects.create(
             request_id=request.pk,
             started_at=started_at,
@@ -453,6 +485,14 @@ def _finish(
             error=answer.error,
             excerpt=answer.excerpt,
         )
+
+    if not still_ours:
+        logger.warning(
+            "Forget request %s was taken over by another worker while this one "
+            "sent it (its lease ran out); the other worker's outcome stands",
+            request.pk,
+        )
+        return Status.SENDING
 
     _log(request, changes)
     for name, value in changes.items():
@@ -516,9 +556,10 @@ def deliver(
 ) -> Delivered:
     """Send due requests (all, or those of ``ids``) and record each outcome.
 
-    Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, no call is
-    started once it has run out: the requests left are put back as pending for a
-    later run, and calls in flight finish within their own timeouts. Setting
+    Up to MAX_IN_FLIGHT calls run at once. With a ``budget`` in seconds, the run
+    returns once it has run out: requests not yet sent are put back as pending for
+    a later run, and requests whose calls are still in flight stay claimed until
+    their lease ends, when a worker sends them again. Setting
     ``stop`` (from a signal handler, say) ends the run the same way.
     """
     result = Delivered()
@@ -561,11 +602,26 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def _send(store_view: StoreView, identifier: str, rate: float | None) -> client.Answer:
-    ratelimit.wait_turn(store_view.name, rate)
-    answer = client.send_forget(store_view, identifier, conf.timeout)
+    started = time.monotonic()
+    try:
+        ratelimit.wait_turn(store_view.name, rate)
+        answer = client.send_forget(store_view, identifier, conf.timeout)
+    except Exception as err:
+        # Whatever went wrong, the request must be recorded, not left claimed.
+        logger.exception("Unexpected error while sending a forget request")
+        return client.Answer(
+            succeeded=False,
+            status_code=None,
+            error=f"Unexpected error while calling PureClarity ({type(err).__name__});"
+            " see the log.",
+            excerpt="",
+            transient=True,
+            duration=time.monotonic() - started,
+        )
+
     if answer.status_code == 429:
-        until = clock().timestamp() + (answer.retry_after or 1.0)
-        ratelimit.hold_back(store_view.name, until)
+        wait = min(answer.retry_after or 1.0, conf.retry_max_delay.total_seconds())
+        ratelimit.hold_back(store_view.name, clock().timestamp() + wait)
     return answer
 
 
@@ -580,18 +636,18 @@ def _run(
     waiting = list(claimed)
     running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
     paused: set[str] = set()
+    held: dict[float, list[ForgetRequest]] = {}
 
     while waiting or running:
-        out_of_time = (deadline is not None and time.monotonic() >= deadline) or (
-            stop is not None and stop.is_set()
-        )
-        while waiting and len(running) < conf.max_in_flight and not out_of_time:
+        if _out_of_time(deadline, stop):
+            held.setdefault(0.0, []).extend(waiting)
+            waiting = []
+        while waiting and len(running) < conf.max_in_flight:
             request = waiting.pop(0)
             held_for = ratelimit.held_for(request.store_view, clock().timestamp())
             if request.store_view in paused or held_for > 0:
                 # Waiting here would keep a caller (a web request, even) waiting.
-                _release(request, after=held_for)
-                result.deferred.append(request.pk)
+                held.setdefault(round(held_for), []).append(request)
                 continue
             store_view = store_views.get(request.store_view)
             if store_view is None:
@@ -604,29 +660,60 @@ def _run(
                 continue
             future = pool.submit(_send, store_view, request.identifier, conf.rate_limit)
             running[future] = (request, clock())
-
-        if out_of_time:
-            for request in waiting:
-                _release(request)
-            result.deferred += [r.pk for r in waiting]
-            waiting = []
         if not running:
             continue
 
-        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+        done, _ = wait(running, timeout=left, return_when=FIRST_COMPLETED)
+        if not done:
+            _abandon(running, result)
+            running = {}
         for future in done:
             request, started_at = running.pop(future)
             answer = future.result()
             status = _finish(request, answer, started_at)
             if answer.status_code in (401, 403):
                 paused.add(request.store_view)
-            if status == Status.SUCCEEDED:
-                result.succeeded.append(request.pk)
-            elif status == Status.FAILED:
-                result.failed.append(request.pk)
-            else:
-                result.deferred.append(request.pk)
-                result.retrying.append(request.pk)
+            _count(result, request.pk, status)
+
+    for after, requests in held.items():
+        _release(requests, after)
+        result.deferred += [r.pk for r in requests]
+
+
+def _out_of_time(deadline: float | None, stop: threading.Event | None) -> bool:
+    if stop is not None and stop.is_set():
+        return True
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def _abandon(
+    running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]],
+    result: Delivered,
+) -> None:
+    """Stop waiting for calls in flight when the time budget is spent.
+
+    Their requests stay claimed; once the lease runs out a worker sends them
+    again, so the caller is never held longer than its budget.
+    """
+    logger.info(
+        "%s forget requests were still in flight when the time budget ran out; "
+        "a worker sends them again once their lease ends",
+        len(running),
+    )
+    result.deferred += [request.pk for request, _ in running.values()]
+
+
+def _count(result: Delivered, pk: int, status: Status) -> None:
+    if status == Status.SUCCEEDED:
+        result.succeeded.append(pk)
+    elif status == Status.FAILED:
+        result.failed.append(pk)
+    elif status == Status.SENDING:
+        result.deferred.append(pk)
+    else:
+        result.deferred.append(pk)
+        result.retrying.append(pk)
 
 
 def resume(store_view: str) -> int:

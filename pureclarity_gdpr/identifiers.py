@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,7 +18,14 @@ from django.utils.module_loading import import_string
 from .conf import SETTING_NAME, conf
 from .exceptions import ConfigurationError, InvalidIdentifier
 
+logger = logging.getLogger(__name__)
+
 MAX_LENGTH = 255
+# Control, invisible format, surrogate and line/paragraph separator characters: no
+# site sends them in an identifier, so they are a copy-and-paste accident.
+UNSENDABLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+# Values a user field may hold that are identifiers once written as text.
+IDENTIFIER_TYPES = (str, int, uuid.UUID)
 
 
 def clean(identifier: object) -> str:
@@ -33,9 +42,10 @@ def clean(identifier: object) -> str:
         raise InvalidIdentifier(
             f"The identifier is {len(value)} characters long; the most is {MAX_LENGTH}."
         )
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+    if any(unicodedata.category(char) in UNSENDABLE for char in value):
         raise InvalidIdentifier(
-            f"The identifier {mask(value)!r} holds control characters; remove them."
+            f"The identifier {mask(value)!r} holds control or invisible characters "
+            "(such as a byte order mark or a zero-width space); remove them."
         )
     return value
 
@@ -55,6 +65,11 @@ def _mask_part(part: str) -> str:
     return part[:1] + "***" if part else ""
 
 
+def _suffix(suffix: str) -> str:
+    # A top-level domain is short; anything longer is not worth showing whole.
+    return suffix if len(suffix) <= 10 else suffix[:1] + "***"
+
+
 def mask(identifier: str) -> str:
     """A hint for staff that does not give the identifier away.
 
@@ -63,7 +78,9 @@ def mask(identifier: str) -> str:
     local, at, domain = identifier.rpartition("@")
     if at and local:
         name, dot, suffix = domain.rpartition(".")
-        masked_domain = f"{_mask_part(name)}.{suffix}" if dot else _mask_part(domain)
+        masked_domain = (
+            f"{_mask_part(name)}.{_suffix(suffix)}" if dot else _mask_part(domain)
+        )
         return f"{_mask_part(local)}@{masked_domain}"
     if len(identifier) < 2:
         # One character shown of one would be the whole identifier.
@@ -104,19 +121,37 @@ def identifiers_of(user: models.Model) -> tuple[list[str], list[str]]:
     """The identifiers PureClarity may know a user by, each once, in setting order.
 
     Returns them with the reasons any value was rejected (too long, control
-    characters), so that nothing is dropped without a trace. Empty values are not
-    identifiers and are skipped.
+    characters, not text or a number), so that nothing is dropped without a trace.
+    Empty values are not identifiers and are skipped.
     """
     source = identifier_source()
-    if callable(source):
-        values: Iterable[object] = source(user) or ()
-    else:
-        values = (getattr(user, name, None) for name in source)
+    if not callable(source):
+        return _collect(getattr(user, name, None) for name in source)
 
+    try:
+        values = source(user)
+    except Exception as err:
+        # A broken function must not stop the shop from deleting accounts.
+        logger.exception("The IDENTIFIERS function failed for user %s", user.pk)
+        return [], [f"the IDENTIFIERS function raised {type(err).__name__}"]
+    if isinstance(values, str | bytes):
+        return [], [
+            "the IDENTIFIERS function returned a single string; it must return a "
+            "list of identifiers"
+        ]
+    return _collect(values or ())
+
+
+def _collect(values: Iterable[object]) -> tuple[list[str], list[str]]:
     found: list[str] = []
     rejected: list[str] = []
     for value in values:
         if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        if isinstance(value, bool) or not isinstance(value, IDENTIFIER_TYPES):
+            rejected.append(
+                f"a value of type {type(value).__name__} is not an identifier"
+            )
             continue
         try:
             identifier = clean(str(value))

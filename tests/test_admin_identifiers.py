@@ -91,7 +91,7 @@ def test_a_bad_line_is_an_error_and_nothing_is_written(
     assert response.status_code == 200
     assert "Line 4: The identifier is 300 characters long; the most is 255." in html
     assert "Line 5: The identifier" in html
-    assert "holds control characters" in html
+    assert "holds control or invisible characters" in html
     assert "nothing was recorded" in html
     assert not ForgetRequest.objects.exists()
     assert pureclarity.received == []

@@ -224,8 +224,9 @@ def test_bad_lines_are_all_reported_and_nothing_is_written(
     result = forget("--file", path)
 
     assert result.stderr.splitlines() == [
-        f"{path}, line 2: The identifier 'b***@e***.test' holds control "
-        "characters; remove them.",
+        f"{path}, line 2: The identifier 'b***@e***.test' holds control or "
+        "invisible characters (such as a byte order mark or a zero-width space); "
+        "remove them.",
         f"{path}, line 4: The identifier is 256 characters long; the most is 255.",
         f"{path}, line 5: This line is not valid UTF-8; save the file as UTF-8.",
     ]

@@ -164,3 +164,27 @@ def test_purge_keeps_only_the_proof(
     assert request.acknowledged_at is not None
     assert set(ForgetAttempt.objects.values_list("excerpt", flat=True)) == {""}
     assert api.is_forgotten("ana@example.test")
+
+
+def test_a_long_top_level_domain_still_fits_the_hint() -> None:
+    assert mask("x@y." + "z" * 100) == "x***@y***.z***"
+
+
+@pytest.mark.parametrize("identifier", ["\ufeffana@example.test", "ana\u200b@ex.test"])
+def test_invisible_characters_are_refused(identifier: str) -> None:
+    from pureclarity_gdpr.exceptions import InvalidIdentifier
+    from pureclarity_gdpr.identifiers import clean
+
+    with pytest.raises(InvalidIdentifier, match="invisible"):
+        clean(identifier)
+
+
+def test_a_single_string_is_not_split_into_characters(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from pureclarity_gdpr.exceptions import InvalidIdentifier
+
+    with pytest.raises(InvalidIdentifier, match="not a single string"):
+        api.forget("guest7@example.test")  # type: ignore[arg-type]
+
+    assert ForgetRequest.objects.count() == 0

@@ -268,3 +268,72 @@ def test_rate_limit_spaces_the_calls(pureclarity: LocalPureClarity) -> None:
     # Six calls at 20 a second span at least five intervals of 1/20 s; a little is
     # allowed for when each call reaches the server.
     assert times[-1] - times[0] >= 5 * 0.05 * 0.9
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "9999999999999999", "soon", "-5", ""])
+def test_an_unreadable_retry_after_is_ignored(
+    pureclarity: LocalPureClarity, clock: Clock, value: str
+) -> None:
+    pureclarity.reply(status=429, headers={"Retry-After": value}, times=1)
+    request = record()
+
+    deliver_due()
+
+    request.refresh_from_db()
+    assert request.status == Status.PENDING
+    assert request.attempts == 1
+    assert request.next_attempt_at is not None
+
+
+def test_a_retry_after_of_a_year_is_capped(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    pureclarity.reply(status=429, headers={"Retry-After": str(365 * 86400)}, times=1)
+    serial = gdpr_settings(pureclarity, MAX_IN_FLIGHT=1)
+    with override_settings(PURECLARITY_GDPR=serial):
+        first = record("a@example.test")
+        second = record("b@example.test")
+        deliver_due()
+
+    for request in (first, second):
+        request.refresh_from_db()
+        assert request.next_attempt_at is not None
+        assert request.next_attempt_at - clock.now <= timedelta(hours=6)
+
+
+def test_a_request_taken_over_is_not_counted_twice(
+    pureclarity: LocalPureClarity, clock: Clock
+) -> None:
+    request = record()
+    claimed = delivery._claim([request.pk], None, clock.now)
+    # Another worker takes it over after the lease, and delivers it.
+    ForgetRequest.objects.filter(pk=request.pk).update(claim_token="other")
+
+    answer = delivery._send(
+        delivery.conf.store_view("default"), request.identifier, None
+    )
+    status = delivery._finish(claimed[0], answer, clock.now)
+
+    assert status == Status.SENDING
+    assert request.attempt_log.count() == 1
+    request.refresh_from_db()
+    assert request.claim_token == "other"
+
+
+def test_the_lease_covers_a_paced_batch(pureclarity: LocalPureClarity) -> None:
+    paced = gdpr_settings(pureclarity, RATE_LIMIT=0.5, LEASE=60)
+    with override_settings(PURECLARITY_GDPR=paced):
+        lease = delivery._lease_for(100)
+
+    assert lease >= timedelta(seconds=200)
+
+
+def test_the_budget_bounds_a_hung_server(pureclarity: LocalPureClarity) -> None:
+    pureclarity.reply(hold=True)
+    request = record()
+
+    result = delivery.deliver([request.pk], budget=0.3)
+
+    assert result.deferred == [request.pk]
+    request.refresh_from_db()
+    assert request.status == Status.SENDING

@@ -137,7 +137,7 @@ def test_bad_identifier_value_is_not_silently_dropped(
 
     assert pureclarity.identifiers == [pk]
     attention = ForgetRequest.objects.get(status=Status.NEEDS_ATTENTION)
-    assert "control characters" in attention.last_error
+    assert "control or invisible characters" in attention.last_error
 
 
 def test_identifiers_from_a_callable(pureclarity: LocalPureClarity) -> None:
@@ -217,3 +217,41 @@ def test_a_proxy_of_the_user_model_is_covered(pureclarity: LocalPureClarity) -> 
     StaffProxy.objects.get(pk=user.pk).delete()
 
     assert "jo@example.test" in pureclarity.identifiers
+
+
+@pytest.mark.parametrize(
+    ("function", "reason"),
+    [
+        ("email_as_a_string", "returned a single string"),
+        ("broken", "raised RuntimeError"),
+    ],
+)
+def test_a_bad_identifier_function_does_not_stop_deletion(
+    pureclarity: LocalPureClarity, function: str, reason: str
+) -> None:
+    path = f"tests.identifier_functions.{function}"
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, IDENTIFIERS=path)
+    ):
+        make_user("kim", "kim@example.test").delete()
+
+    assert not User.objects.filter(username="kim").exists()
+    assert pureclarity.received == []
+    attention = ForgetRequest.objects.get(status=Status.NEEDS_ATTENTION)
+    assert reason in attention.last_error
+
+
+def test_values_that_are_not_identifiers_are_reported(
+    pureclarity: LocalPureClarity,
+) -> None:
+    path = "tests.identifier_functions.odd_values"
+    user = make_user("lee", "lee@example.test")
+    pk = str(user.pk)
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, IDENTIFIERS=path)
+    ):
+        user.delete()
+
+    assert pureclarity.identifiers == [pk]
+    reasons = ForgetRequest.objects.filter(status=Status.NEEDS_ATTENTION)
+    assert reasons.count() == 4
