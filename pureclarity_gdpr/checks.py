@@ -123,9 +123,11 @@ def check_failing_requests(
 
     from .models import OPEN_STATUSES, ForgetRequest, Status
 
-    day_ago = timezone.now() - timedelta(days=1)
+    # Open for more than a day beyond any cool-off: failing, held back, or never
+    # sent because no delivery process runs.
+    day_ago = timezone.now() - timedelta(days=1) - conf.delay
     failing = ForgetRequest.objects.filter(created_at__lt=day_ago).filter(
-        Q(status__in=OPEN_STATUSES, attempts__gt=0) | Q(status=Status.NEEDS_ATTENTION)
+        Q(status__in=OPEN_STATUSES) | Q(status=Status.NEEDS_ATTENTION)
     )
     try:
         count = sum(failing.using(alias).count() for alias in databases)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -124,7 +125,14 @@ def _base_url_problems(where: str, base_url: object) -> Iterator[Problem]:
         yield Problem("pureclarity_gdpr.E004", f"{where}['BASE_URL'] is empty.", hint)
         return
 
-    parts = urlsplit(base_url.strip())
+    try:
+        parts = urlsplit(base_url.strip())
+        parts.port  # noqa: B018  (reading it validates it)
+    except ValueError:
+        yield Problem(
+            "pureclarity_gdpr.E004", f"{where}['BASE_URL'] is not a URL.", hint
+        )
+        return
     if parts.scheme not in ("http", "https") or not parts.hostname:
         yield Problem(
             "pureclarity_gdpr.E004",
@@ -138,10 +146,16 @@ def _base_url_problems(where: str, base_url: object) -> Iterator[Problem]:
             "send the secret key unencrypted.",
             hint,
         )
-    elif parts.query or parts.fragment or parts.username or parts.password:
+    elif any(c in base_url for c in "?#") or parts.username or parts.password:
         yield Problem(
             "pureclarity_gdpr.E004",
             f"{where}['BASE_URL'] must not carry a query, fragment or credentials.",
+            hint,
+        )
+    elif parts.path.rstrip("/").endswith(FORGET_PATH):
+        yield Problem(
+            "pureclarity_gdpr.E004",
+            f"{where}['BASE_URL'] ends with {FORGET_PATH}, which the app adds itself.",
             hint,
         )
 
@@ -255,11 +269,22 @@ def _where(name: str) -> str:
     return f"{SETTING_NAME}['STORE_VIEWS'][{name!r}]"
 
 
+# No setting of seconds may be longer than this: a year is already no use for
+# an erasure GDPR wants answered within a month, and larger values overflow dates.
+MAX_SECONDS = 366 * 24 * 3600
+
+
+def _is_seconds(value: object) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and value <= MAX_SECONDS
+
+
 def _number_problems() -> Iterator[Problem]:
     raw = _raw()
     for key in SECONDS_KEYS:
         value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        if not _is_seconds(value) or value <= 0:
             yield Problem(
                 "pureclarity_gdpr.E008",
                 f"{SETTING_NAME}['{key}'] is {value!r}; it must be a positive number "
@@ -269,7 +294,7 @@ def _number_problems() -> Iterator[Problem]:
             )
     for key, meaning in OPTIONAL_SECONDS_KEYS.items():
         value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        if not _is_seconds(value) or value < 0:
             yield Problem(
                 "pureclarity_gdpr.E008",
                 f"{SETTING_NAME}['{key}'] is {value!r}; it must be a number of "
@@ -278,12 +303,24 @@ def _number_problems() -> Iterator[Problem]:
             )
     for key, meaning in COUNT_KEYS.items():
         value = raw.get(key, DEFAULTS[key])
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= 1000
+        ):
             yield Problem(
                 "pureclarity_gdpr.E008",
-                f"{SETTING_NAME}['{key}'] is {value!r}; it must be a whole number of "
-                "at least 1.",
+                f"{SETTING_NAME}['{key}'] is {value!r}; it must be a whole number "
+                "from 1 to 1000.",
                 f"Set {key} to {meaning}, such as {DEFAULTS[key]}, or remove it.",
+            )
+    for key in ("FORGET_ON_DELETE", "KEEP_IDENTIFIERS"):
+        if not isinstance(raw.get(key, DEFAULTS[key]), bool):
+            yield Problem(
+                "pureclarity_gdpr.E008",
+                f"{SETTING_NAME}['{key}'] is {raw[key]!r}; it must be True or False.",
+                f"Set {key} to True or False (a string such as 'false' would count "
+                "as true).",
             )
     mode = raw.get("DELIVERY", DEFAULTS["DELIVERY"])
     if mode not in DELIVERY_MODES:
@@ -315,6 +352,18 @@ def _privacy_problems() -> Iterator[Problem]:
             f"{SETTING_NAME}['RETENTION_DAYS'] is {days!r}.",
             "Set RETENTION_DAYS to a whole number of days such as 365, or None to "
             "keep finished requests in full.",
+        )
+    fallbacks = raw.get("HASH_KEY_FALLBACKS")
+    if fallbacks is not None and (
+        isinstance(fallbacks, str | bytes)
+        or not isinstance(fallbacks, list | tuple)
+        or not all(isinstance(k, str | bytes) for k in fallbacks)
+    ):
+        yield Problem(
+            "pureclarity_gdpr.E011",
+            f"{SETTING_NAME}['HASH_KEY_FALLBACKS'] must be a list of keys.",
+            "Set HASH_KEY_FALLBACKS to a list of the hash keys used before, newest "
+            "first, or remove it.",
         )
     for key in ("HASH_KEY",):
         value = raw.get(key)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from django.db import close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection
 
 from .delivery import Delivered, deliver
 
@@ -96,6 +96,12 @@ def run(
     while not stop.is_set():
         # A long-running process must not keep a connection the server dropped.
         close_old_connections()
-        total.add(drain(stop, batch_size, on_batch))
+        try:
+            total.add(drain(stop, batch_size, on_batch))
+        except DatabaseError:
+            # The database restarted or a connection dropped: what was claimed
+            # comes back after its lease; the worker itself carries on.
+            logger.exception("The database failed; trying again after the poll")
+            connection.close()
         stop.wait(poll_interval)
     return total

@@ -48,6 +48,19 @@ def test_good_settings_pass() -> None:
         ({**GOOD, "IDENTIFIERS": []}, ["pureclarity_gdpr.E005"]),
         ({**GOOD, "IDENTIFIERS": "no.such.function"}, ["pureclarity_gdpr.E005"]),
         ({**GOOD, "IDENTIFIERS": 7}, ["pureclarity_gdpr.E005"]),
+        ({**GOOD, "READ_TIMEOUT": float("nan")}, ["pureclarity_gdpr.E008"]),
+        ({**GOOD, "CONNECT_TIMEOUT": float("inf")}, ["pureclarity_gdpr.E008"]),
+        ({**GOOD, "DELAY": 1e12}, ["pureclarity_gdpr.E008"]),
+        ({**GOOD, "MAX_ATTEMPTS": 5000}, ["pureclarity_gdpr.E008"]),
+        ({**GOOD, "FORGET_ON_DELETE": "false"}, ["pureclarity_gdpr.E008"]),
+        ({**GOOD, "HASH_KEY_FALLBACKS": 5}, ["pureclarity_gdpr.E011"]),
+        ({**GOOD, "HASH_KEY_FALLBACKS": "one-key"}, ["pureclarity_gdpr.E011"]),
+        ({**GOOD, "BASE_URL": "https://h.example?"}, ["pureclarity_gdpr.E004"]),
+        ({**GOOD, "BASE_URL": "http://[::1"}, ["pureclarity_gdpr.E004"]),
+        (
+            {**GOOD, "BASE_URL": "https://h.example/api/user/forget"},
+            ["pureclarity_gdpr.E004"],
+        ),
     ],
 )
 def test_bad_settings_are_reported(setting: Any, expected: list[str]) -> None:
@@ -126,8 +139,15 @@ def test_requests_failing_for_a_day_are_reported() -> None:
         attempts=0,
         created_at=old,
     )
+    ForgetRequest.objects.create(
+        store_view="default",
+        source=Source.API,
+        status=Status.SUCCEEDED,
+        attempts=1,
+        created_at=old,
+    )
 
     messages = checks.run_checks(tags=["database"], databases=["default"])
 
     (warning,) = [m for m in messages if m.id == "pureclarity_gdpr.W003"]
-    assert warning.msg.startswith("1 forget request(s)")
+    assert warning.msg.startswith("2 forget request(s)")

@@ -1229,3 +1229,30 @@ def test_process_keeps_the_secret_when_the_connection_is_refused(
     assert "connection to PureClarity failed" in process.stderr
     assert SECRET_KEY not in process.stdout + process.stderr
     assert process.statuses() == [Status.PENDING]
+
+
+def test_the_worker_survives_a_database_failure(
+    pureclarity: LocalPureClarity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from django.db import OperationalError
+
+    from pureclarity_gdpr import worker
+
+    calls = []
+
+    def failing_drain(*args: object, **kwargs: object) -> worker.Counts:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        stop.set()
+        return worker.Counts()
+
+    stop = threading.Event()
+    # A dropped connection cannot be caused on demand; stand one in for drain().
+    monkeypatch.setattr(worker, "drain", failing_drain)
+
+    worker.run(stop, poll_interval=0.01)
+
+    assert len(calls) == 2

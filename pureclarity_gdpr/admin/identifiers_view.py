@@ -21,7 +21,7 @@ from .forgetting import Batch, Subject, record_subjects, sends_now, warning_cont
 from .forms import ForgetIdentifiersForm
 from .messages import identifiers_sent_message, no_store_view, report
 from .pages import back_to_changelist, render
-from .permissions import has_forget_permission
+from .permissions import has_forget_permission, staff_id
 
 
 def forget_identifiers_view(
@@ -84,7 +84,7 @@ def _log(request: HttpRequest, batch: Batch) -> None:
     for requests, flag, message in entries:
         if requests:
             LogEntry.objects.log_actions(
-                user_id=request.user.pk,
+                user_id=staff_id(request),
                 queryset=requests,
                 action_flag=flag,
                 change_message=message,

@@ -29,7 +29,7 @@ from .messages import (
     retry_skipped_message,
 )
 from .pages import SHOWN, render
-from .permissions import PERMISSION_CODENAME, has_forget_permission
+from .permissions import PERMISSION_CODENAME, has_forget_permission, staff_id
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def _cancel(
 def _log(request: HttpRequest, ids: list[int], message: str) -> None:
     if ids:
         LogEntry.objects.log_actions(
-            user_id=request.user.pk,
+            user_id=staff_id(request),
             queryset=ForgetRequest.objects.filter(pk__in=ids),
             action_flag=CHANGE,
             change_message=message,

@@ -33,7 +33,7 @@ from ..models import Source
 from .forgetting import Batch, Subject, record_subjects, sends_now, warning_context
 from .messages import forget_log_message, no_store_view, report, users_sent_message
 from .pages import render
-from .permissions import PERMISSION_CODENAME, has_forget_permission
+from .permissions import PERMISSION_CODENAME, has_forget_permission, staff_id
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def log_forgotten_users(
         by_message.setdefault(message, []).append(subject.obj)
     for message, users in by_message.items():
         LogEntry.objects.log_actions(
-            user_id=request.user.pk,
+            user_id=staff_id(request),
             queryset=users,
             action_flag=CHANGE,
             change_message=message,
