@@ -135,7 +135,11 @@ class Command(BaseCommand):
             )
 
         sent = rows_since(mark)
-        outcomes = "; ".join(f"{r.identifier_hint} {r.status}" for r in sent)
+        outcomes = "; ".join(
+            f"request {r.pk} ({r.identifier_hint}, store view {r.store_view}): "
+            f"{r.status}"
+            for r in sent
+        )
         self.say(f"After the commit: {outcomes or 'nothing to send'}.")
         for identifier in known:
             self.say(
