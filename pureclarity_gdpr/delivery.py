@@ -119,7 +119,8 @@ def record(
     names = _store_view_names(store_views)
     result = Recorded()
 
-    with transaction.atomic():
+    # All or nothing; inside a caller's transaction, no savepoint of its own.
+    with transaction.atomic(savepoint=False):
         for start in range(0, len(cleaned), RECORD_CHUNK):
             chunk = cleaned[start : start + RECORD_CHUNK]
             _record_chunk(chunk, names, source, requested_by, force, result)
