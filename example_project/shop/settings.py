@@ -3,7 +3,9 @@
 With nothing set, the shop runs on SQLite with fake PureClarity keys, and sends
 forget requests to a local PureClarity on 127.0.0.1:8765 (start one with
 ``python -m pureclarity_gdpr.testing --port 8765``). It needs no credentials and no
-internet. See .env.example for every variable.
+internet. With DEBUG=false it runs as in production: SECRET_KEY must be set, and
+it is served over HTTPS only (HTTPS=false allows plain HTTP; BEHIND_HTTPS_PROXY=true
+trusts a proxy that ends TLS). See .env.example for every variable.
 """
 
 from __future__ import annotations
@@ -21,9 +23,29 @@ if ENV_FILE.is_file():
     # Variables already set in the environment win over the file.
     environ.Env.read_env(ENV_FILE)
 
-SECRET_KEY = env.str("SECRET_KEY", default="example-shop-insecure-key-change-me")
 DEBUG = env.bool("DEBUG", default=True)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+if DEBUG:
+    SECRET_KEY = env.str("SECRET_KEY", default="example-shop-insecure-key-change-me")
+else:
+    # With DEBUG off the shop runs as in production, where a key known to all
+    # would let anyone forge sessions: it must come from the environment.
+    SECRET_KEY = env.str("SECRET_KEY")
+
+# HTTPS only, with secure cookies and HSTS, unless DEBUG is on (runserver speaks
+# plain HTTP) or HTTPS=false says otherwise.
+HTTPS = env.bool("HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+# A year, the least that browsers' HSTS preload lists accept.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS
+if env.bool("BEHIND_HTTPS_PROXY", default=False):
+    # The proxy ends TLS; without its word every request would look like plain
+    # HTTP and be redirected to HTTPS forever.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

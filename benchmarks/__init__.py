@@ -1,0 +1,1 @@
+"""Benchmarks of pureclarity_gdpr: run ``python benchmarks/run.py``."""
