@@ -81,3 +81,22 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock(timezone.now())
     monkeypatch.setattr(delivery, "clock", fake)
     return fake
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """The test database, freed of sessions left by killed worker processes.
+
+    The fault tests SIGKILL workers; PostgreSQL may not have reaped such a
+    session by the time the test database is dropped, which it then refuses.
+    """
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
