@@ -182,6 +182,10 @@ class Processes:
                 text=True,
                 timeout=WAIT,
                 check=False,
+                # RQ signals its work horse's process group; should it ever
+                # signal before the horse has a group of its own, that must
+                # not be the group of pytest and of whatever runs pytest.
+                start_new_session=True,
             )
         except subprocess.TimeoutExpired as err:
             pytest.fail(
