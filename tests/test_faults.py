@@ -280,14 +280,22 @@ def test_workers_draining_together_send_each_request_once(
         )
     identifiers = [f"user{n:03}@example.test" for n in range(500)]
     processes.record(identifiers)
-    # Slow enough answers that the workers' batches overlap.
+    in_flight = 2
+    settings = {**FAST, "READ_TIMEOUT": WAIT, "MAX_IN_FLIGHT": in_flight}
+    # The first requests are held until every worker has its own in flight, so
+    # none can drain the queue alone while the others are still starting.
+    pureclarity.reply(hold=True, times=workers * in_flight)
     pureclarity.latency = 0.01
 
-    started = [processes.command("--deliver", "--batch-size", "25")]
-    started += [
-        processes.command("--deliver", "--batch-size", "25") for _ in range(workers - 1)
+    started = [
+        processes.command("--deliver", "--batch-size", "25", settings=settings)
+        for _ in range(workers)
     ]
+    all_sending = pureclarity.wait_for(workers * in_flight, timeout=WAIT)
+    pureclarity.release()
     finished = [finish(process) for process in started]
+
+    assert all_sending
 
     assert [f.returncode for f in finished] == [0] * workers, finished
     assert sorted(pureclarity.identifiers) == identifiers
