@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.apps import AppConfig, apps
 from django.contrib.auth import get_user_model
-from django.db.models.signals import post_delete
+from django.db.models.signals import post_delete, pre_delete
 from django.utils.translation import gettext_lazy as _
 
 
@@ -13,16 +13,27 @@ class PureClarityGDPRConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .receivers import DISPATCH_UID, forget_deleted_user
+        from .receivers import (
+            DISPATCH_UID,
+            GATHER_UID,
+            forget_deleted_user,
+            gather_deleted_user,
+        )
 
         # Connected to the user model and its proxies and subclasses only: a
-        # post_delete receiver on a model stops Django from deleting it in bulk
+        # deletion receiver on a model stops Django from deleting it in bulk
         # without loading it, which no other model should pay for.
         user_model = get_user_model()
         for model in apps.get_models(include_auto_created=False):
             if issubclass(model, user_model):
+                label = model._meta.label_lower
+                pre_delete.connect(
+                    gather_deleted_user,
+                    sender=model,
+                    dispatch_uid=f"{GATHER_UID}:{label}",
+                )
                 post_delete.connect(
                     forget_deleted_user,
                     sender=model,
-                    dispatch_uid=f"{DISPATCH_UID}:{model._meta.label_lower}",
+                    dispatch_uid=f"{DISPATCH_UID}:{label}",
                 )

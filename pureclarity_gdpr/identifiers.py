@@ -117,14 +117,19 @@ def identifier_source() -> list[str] | Callable[[Any], Iterable[object]]:
     return list(setting)
 
 
-def identifiers_of(user: models.Model) -> tuple[list[str], list[str]]:
+def identifiers_of(
+    user: models.Model,
+    source: list[str] | Callable[[Any], Iterable[object]] | None = None,
+) -> tuple[list[str], list[str]]:
     """The identifiers PureClarity may know a user by, each once, in setting order.
 
     Returns them with the reasons any value was rejected (too long, control
     characters, not text or a number), so that nothing is dropped without a trace.
-    Empty values are not identifiers and are skipped.
+    Empty values are not identifiers and are skipped. ``source`` is what
+    identifier_source() returns, for a caller reading many users.
     """
-    source = identifier_source()
+    if source is None:
+        source = identifier_source()
     if not callable(source):
         return _collect(getattr(user, name, None) for name in source)
 
