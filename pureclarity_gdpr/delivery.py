@@ -639,7 +639,7 @@ def deliver(
         return result
 
     deadline = None if budget is None else time.monotonic() + budget
-    _run(_executor(), claimed, store_views, deadline, stop, result)
+    _Run(claimed, store_views, deadline, stop, result)()
     return result
 
 
@@ -688,63 +688,88 @@ def _send(store_view: StoreView, identifier: str, rate: float | None) -> client.
     return answer
 
 
-def _run(
-    pool: ThreadPoolExecutor,
-    claimed: list[ForgetRequest],
-    store_views: dict[str, StoreView],
-    deadline: float | None,
-    stop: threading.Event | None,
-    result: Delivered,
-) -> None:
-    waiting = list(claimed)
-    running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
-    paused: set[str] = set()
-    held: dict[float, list[ForgetRequest]] = {}
+class _Run:
+    """One delivery run: calls in flight, requests waiting, requests held back."""
 
-    while waiting or running:
-        if _out_of_time(deadline, stop):
-            held.setdefault(0.0, []).extend(waiting)
-            waiting = []
-        while waiting and len(running) < conf.max_in_flight:
-            request = waiting.pop(0)
-            held_for = ratelimit.held_for(request.store_view, clock().timestamp())
-            if request.store_view in paused or held_for > 0:
-                # Waiting here would keep a caller (a web request, even) waiting.
-                held.setdefault(round(held_for), []).append(request)
+    def __init__(
+        self,
+        claimed: list[ForgetRequest],
+        store_views: dict[str, StoreView],
+        deadline: float | None,
+        stop: threading.Event | None,
+        result: Delivered,
+    ) -> None:
+        self.pool = _executor()
+        self.waiting = collections.deque(claimed)
+        self.running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
+        self.store_views = store_views
+        self.deadline = deadline
+        self.stop = stop
+        self.result = result
+        self.paused: set[str] = set()
+        self.held: dict[float, list[ForgetRequest]] = {}
+        self.max_in_flight = conf.max_in_flight
+        self.rate = conf.rate_limit
+
+    def __call__(self) -> None:
+        while self.waiting or self.running:
+            self._start_calls()
+            if not self.running:
                 continue
-            store_view = store_views.get(request.store_view)
+
+            outcomes = self._wait_for_calls()
+            # Calls that ended make room for the next ones before their outcomes
+            # are written, so the writes overlap with calls in flight.
+            self._start_calls()
+            statuses = _finish_all(outcomes) if outcomes else []
+            for (request, _, _), status in zip(outcomes, statuses, strict=True):
+                _count(self.result, request.pk, status)
+
+        for after, requests in self.held.items():
+            _release(requests, after)
+            self.result.deferred += [r.pk for r in requests]
+
+    def _start_calls(self) -> None:
+        if _out_of_time(self.deadline, self.stop):
+            self.held.setdefault(0.0, []).extend(self.waiting)
+            self.waiting.clear()
+
+        while self.waiting and len(self.running) < self.max_in_flight:
+            request = self.waiting.popleft()
+            held_for = ratelimit.held_for(request.store_view, clock().timestamp())
+            if request.store_view in self.paused or held_for > 0:
+                # Waiting here would keep a caller (a web request, even) waiting.
+                self.held.setdefault(round(held_for), []).append(request)
+                continue
+            store_view = self.store_views.get(request.store_view)
             if store_view is None:
                 _fail_unsendable(
                     request,
                     f"Store view {request.store_view!r} is no longer configured in "
                     "PURECLARITY_GDPR; add it back or cancel the request.",
                 )
-                result.failed.append(request.pk)
+                self.result.failed.append(request.pk)
                 continue
-            future = pool.submit(_send, store_view, request.identifier, conf.rate_limit)
-            running[future] = (request, clock())
-        if not running:
-            continue
+            future = self.pool.submit(_send, store_view, request.identifier, self.rate)
+            self.running[future] = (request, clock())
 
-        left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
-        done, _ = wait(running, timeout=left, return_when=FIRST_COMPLETED)
+    def _wait_for_calls(self) -> list[Outcome]:
+        left = None
+        if self.deadline is not None:
+            left = max(self.deadline - time.monotonic(), 0.0)
+        done, _ = wait(self.running, timeout=left, return_when=FIRST_COMPLETED)
         if not done:
-            _abandon(running, result)
-            running = {}
+            _abandon(self.running, self.result)
+            self.running = {}
+
         outcomes = []
         for future in done:
-            request, started_at = running.pop(future)
-            outcomes.append((request, future.result(), started_at))
-        for (request, answer, _), status in zip(
-            outcomes, _finish_all(outcomes), strict=True
-        ):
+            request, started_at = self.running.pop(future)
+            answer = future.result()
             if answer.status_code in (401, 403):
-                paused.add(request.store_view)
-            _count(result, request.pk, status)
-
-    for after, requests in held.items():
-        _release(requests, after)
-        result.deferred += [r.pk for r in requests]
+                self.paused.add(request.store_view)
+            outcomes.append((request, answer, started_at))
+        return outcomes
 
 
 def _out_of_time(deadline: float | None, stop: threading.Event | None) -> bool:

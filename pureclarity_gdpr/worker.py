@@ -16,7 +16,7 @@ from .delivery import Delivered, deliver
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 100
+BATCH_SIZE = 500
 
 
 @dataclass
