@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -689,7 +689,12 @@ def _send(store_view: StoreView, identifier: str, rate: float | None) -> client.
 
 
 class _Run:
-    """One delivery run: calls in flight, requests waiting, requests held back."""
+    """One delivery run: calls in flight, requests waiting, requests held back.
+
+    A call that ends starts the next one from the pool thread that made it, so the
+    calls never wait for the database; this thread, the caller's, writes every
+    outcome, as many as have ended since its last write in one transaction.
+    """
 
     def __init__(
         self,
@@ -700,76 +705,124 @@ class _Run:
         result: Delivered,
     ) -> None:
         self.pool = _executor()
-        self.waiting = collections.deque(claimed)
-        self.running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
         self.store_views = store_views
         self.deadline = deadline
         self.stop = stop
         self.result = result
-        self.paused: set[str] = set()
-        self.held: dict[float, list[ForgetRequest]] = {}
         self.max_in_flight = conf.max_in_flight
         self.rate = conf.rate_limit
 
+        # Reentrant: a call that has ended by the time it is started reports at once,
+        # in the thread that started it.
+        self.lock = threading.Condition(threading.RLock())
+        self.starting = False
+        self.waiting = collections.deque(claimed)
+        self.running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
+        self.ended: list[Outcome] = []
+        self.unsendable: list[ForgetRequest] = []
+        self.paused: set[str] = set()
+        self.held: dict[float, list[ForgetRequest]] = {}
+
     def __call__(self) -> None:
-        while self.waiting or self.running:
+        with self.lock:
             self._start_calls()
-            if not self.running:
-                continue
 
-            outcomes = self._wait_for_calls()
-            # Calls that ended make room for the next ones before their outcomes
-            # are written, so the writes overlap with calls in flight.
-            self._start_calls()
-            statuses = _finish_all(outcomes) if outcomes else []
-            for (request, _, _), status in zip(outcomes, statuses, strict=True):
-                _count(self.result, request.pk, status)
-
-        for after, requests in self.held.items():
-            _release(requests, after)
-            self.result.deferred += [r.pk for r in requests]
-
-    def _start_calls(self) -> None:
-        if _out_of_time(self.deadline, self.stop):
-            self.held.setdefault(0.0, []).extend(self.waiting)
-            self.waiting.clear()
-
-        while self.waiting and len(self.running) < self.max_in_flight:
-            request = self.waiting.popleft()
-            held_for = ratelimit.held_for(request.store_view, clock().timestamp())
-            if request.store_view in self.paused or held_for > 0:
-                # Waiting here would keep a caller (a web request, even) waiting.
-                self.held.setdefault(round(held_for), []).append(request)
-                continue
-            store_view = self.store_views.get(request.store_view)
-            if store_view is None:
+        while True:
+            outcomes, unsendable, busy = self._take_ended()
+            for request in unsendable:
                 _fail_unsendable(
                     request,
                     f"Store view {request.store_view!r} is no longer configured in "
                     "PURECLARITY_GDPR; add it back or cancel the request.",
                 )
                 self.result.failed.append(request.pk)
-                continue
-            future = self.pool.submit(_send, store_view, request.identifier, self.rate)
-            self.running[future] = (request, clock())
+            statuses = _finish_all(outcomes) if outcomes else []
+            for (request, _, _), status in zip(outcomes, statuses, strict=True):
+                _count(self.result, request.pk, status)
+            if not busy:
+                break
 
-    def _wait_for_calls(self) -> list[Outcome]:
-        left = None
-        if self.deadline is not None:
-            left = max(self.deadline - time.monotonic(), 0.0)
-        done, _ = wait(self.running, timeout=left, return_when=FIRST_COMPLETED)
-        if not done:
-            _abandon(self.running, self.result)
-            self.running = {}
+        for after, requests in self.held.items():
+            _release(requests, after)
+            self.result.deferred += [r.pk for r in requests]
 
-        outcomes = []
-        for future in done:
-            request, started_at = self.running.pop(future)
-            answer = future.result()
+    def _take_ended(self) -> tuple[list[Outcome], list[ForgetRequest], bool]:
+        """Wait for calls to end; returns them, the unsendable, and whether any run."""
+        with self.lock:
+            while self.running and not (self.ended or self.unsendable):
+                left = None
+                if self.deadline is not None:
+                    left = self.deadline - time.monotonic()
+                    if left <= 0:
+                        _abandon(self.running, self.result)
+                        self.running = {}
+                        self._start_calls()
+                        break
+                self.lock.wait(left)
+
+            outcomes, self.ended = self.ended, []
+            unsendable, self.unsendable = self.unsendable, []
+            return outcomes, unsendable, bool(self.running)
+
+    def _start_calls(self) -> None:
+        """Start calls until MAX_IN_FLIGHT run; called with the lock held."""
+        if _out_of_time(self.deadline, self.stop):
+            self.held.setdefault(0.0, []).extend(self.waiting)
+            self.waiting.clear()
+
+        self.starting = True
+        try:
+            while self.waiting and len(self.running) < self.max_in_flight:
+                self._start(self.waiting.popleft())
+        finally:
+            self.starting = False
+
+    def _start(self, request: ForgetRequest) -> None:
+        held_for = ratelimit.held_for(request.store_view, clock().timestamp())
+        if request.store_view in self.paused or held_for > 0:
+            # Waiting here would keep a caller (a web request, even) waiting.
+            self.held.setdefault(round(held_for), []).append(request)
+            return
+        store_view = self.store_views.get(request.store_view)
+        if store_view is None:
+            # Written by the caller's thread, which owns the database connection.
+            self.unsendable.append(request)
+            self.lock.notify()
+            return
+
+        future = self.pool.submit(_send, store_view, request.identifier, self.rate)
+        self.running[future] = (request, clock())
+        future.add_done_callback(self._call_ended)
+
+    def _call_ended(self, future: Future[client.Answer]) -> None:
+        with self.lock:
+            entry = self.running.pop(future, None)
+            if entry is None:
+                # Abandoned when the time budget ran out: a worker sends it again.
+                return
+            request, started_at = entry
+            answer = _answer_of(future)
             if answer.status_code in (401, 403):
                 self.paused.add(request.store_view)
-            outcomes.append((request, answer, started_at))
-        return outcomes
+            self.ended.append((request, answer, started_at))
+            if not self.starting:
+                self._start_calls()
+            self.lock.notify()
+
+
+def _answer_of(future: Future[client.Answer]) -> client.Answer:
+    try:
+        return future.result()
+    except BaseException as err:
+        # _send catches what a call raises; this is a pool shutting down.
+        return client.Answer(
+            succeeded=False,
+            status_code=None,
+            error=f"The call was not made ({type(err).__name__}).",
+            excerpt="",
+            transient=True,
+            duration=0.0,
+        )
 
 
 def _out_of_time(deadline: float | None, stop: threading.Event | None) -> bool:

@@ -240,6 +240,31 @@ def test_budget_leaves_the_rest_pending(pureclarity: LocalPureClarity) -> None:
     assert ForgetRequest.objects.filter(status=Status.SENDING).count() == 2
 
 
+def test_calls_go_on_while_an_outcome_is_being_written(
+    pureclarity: LocalPureClarity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    identifiers = ["a@example.test", "b@example.test", "c@example.test"]
+    recorded = delivery.record(identifiers, source=Source.API)
+    write_outcomes = delivery._finish_all
+    third_call_during_first_write: list[bool] = []
+
+    def slow_writer(outcomes: list[delivery.Outcome]) -> list[Status]:
+        if not third_call_during_first_write:
+            # One call in flight at a time: the third reaches the server during
+            # this write only if the end of the second started it.
+            third_call_during_first_write.append(pureclarity.wait_for(3, timeout=5))
+        return write_outcomes(outcomes)
+
+    monkeypatch.setattr(delivery, "_finish_all", slow_writer)
+    with override_settings(
+        PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=1)
+    ):
+        result = delivery.deliver(recorded.to_deliver)
+
+    assert third_call_during_first_write == [True]
+    assert sorted(result.succeeded) == sorted(recorded.to_deliver)
+
+
 def test_secret_never_reaches_logs_or_rows(
     pureclarity: LocalPureClarity, caplog: pytest.LogCaptureFixture
 ) -> None:
