@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,28 +281,52 @@ def test_workers_draining_together_send_each_request_once(
     identifiers = [f"user{n:03}@example.test" for n in range(500)]
     processes.record(identifiers)
     in_flight = 2
-    settings = {**FAST, "READ_TIMEOUT": WAIT, "MAX_IN_FLIGHT": in_flight}
-    # The first requests are held until every worker has its own in flight, so
-    # none can drain the queue alone while the others are still starting.
-    pureclarity.reply(hold=True, times=workers * in_flight)
+    # Each worker sends with keys of its own, so the server tells them apart, and
+    # its first calls are held until every worker has some in flight: none can
+    # drain the queue alone while the others are still starting.
+    keys = [f"AK-WORKER-{n}" for n in range(workers)]
+    for key in keys:
+        pureclarity.reply(hold=True, times=in_flight, access_key=key)
     pureclarity.latency = 0.01
 
     started = [
-        processes.command("--deliver", "--batch-size", "25", settings=settings)
-        for _ in range(workers)
+        processes.command(
+            "--deliver",
+            "--batch-size",
+            "25",
+            settings={
+                **FAST,
+                "ACCESS_KEY": key,
+                "READ_TIMEOUT": WAIT,
+                "MAX_IN_FLIGHT": in_flight,
+            },
+        )
+        for key in keys
     ]
-    all_sending = pureclarity.wait_for(workers * in_flight, timeout=WAIT)
+    all_sending = wait_until(lambda: senders(pureclarity) == set(keys))
     pureclarity.release()
     finished = [finish(process) for process in started]
 
-    assert all_sending
-
+    assert all_sending, senders(pureclarity)
     assert [f.returncode for f in finished] == [0] * workers, finished
     assert sorted(pureclarity.identifiers) == identifiers
     assert Counter(status for status, _ in processes.rows()) == {"succeeded": 500}
     assert sum(sent_by(f) for f in finished) == 500
     # Each worker had a share, so they really did drain the queue together.
     assert all(sent_by(f) for f in finished)
+
+
+def senders(pureclarity: LocalPureClarity) -> set[str | None]:
+    return {request.access_key for request in pureclarity.received}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def sent_by(finished: Finished) -> int:
