@@ -1,8 +1,8 @@
 """What deleting users costs, with or without the app: run in a child process.
 
 The parent starts one process with the project's settings and one with the same
-project minus pureclarity_gdpr, so the baseline pays for nothing of the app: not
-the receiver, and not the SET_NULL of ``ForgetRequest.requested_by`` either.
+project minus pureclarity_gdpr, so the baseline pays for nothing of the app, its
+receivers or anything else it adds to a deletion.
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import bulk, client, ratelimit, signals
+from .actor import name_of
 from .conf import StoreView, conf
 from .exceptions import ConfigurationError, InvalidIdentifier, UnknownStoreView
 from .identifiers import clean, identifier_hash, identifier_hashes, mask
@@ -37,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 # Identifiers looked up and inserted together when recording.
 RECORD_CHUNK = 500
+
+# How often a worker looks again for due requests that other workers' claims hid,
+# and the pause before the first new look (each pause is longer than the last).
+CLAIM_TRIES = 10
+CLAIM_PAUSE = 0.02
 
 # The time as delivery sees it; tests replace it to step through backoff without
 # sleeping.
@@ -118,13 +124,14 @@ def record(
         )
     cleaned = list(dict.fromkeys(clean(identifier) for identifier in identifiers))
     names = _store_view_names(store_views)
+    requester = name_of(requested_by)
     result = Recorded()
 
     # All or nothing; inside a caller's transaction, no savepoint of its own.
     with transaction.atomic(savepoint=False):
         for start in range(0, len(cleaned), RECORD_CHUNK):
             chunk = cleaned[start : start + RECORD_CHUNK]
-            _record_chunk(chunk, names, source, requested_by, force, result)
+            _record_chunk(chunk, names, source, requester, force, result)
     return result
 
 
@@ -132,7 +139,7 @@ def _record_chunk(
     identifiers: list[str],
     names: list[str],
     source: str,
-    requested_by: Any,
+    requester: str,
     force: bool,
     result: Recorded,
 ) -> None:
@@ -176,7 +183,7 @@ def _record_chunk(
                         identifier_hint=mask(identifier),
                         store_view=name,
                         source=source,
-                        requested_by=requested_by,
+                        requested_by=requester,
                         open_key=_key(name, hashes[identifier][0]),
                         next_attempt_at=first_attempt,
                     )
@@ -242,7 +249,7 @@ def record_deleted_users(identifiers: Iterable[str], *, requested_by: Any) -> li
     key = conf.hash_keys[0]
     shared = {
         "source": Source.USER_DELETION,
-        "requested_by": None if requested_by is None else requested_by.pk,
+        "requested_by": name_of(requested_by),
         "created_at": clock(),
         "next_attempt_at": _first_attempt(),
     }
@@ -282,7 +289,7 @@ def record_needs_attention(
             source=source,
             status=Status.NEEDS_ATTENTION,
             last_error=reason,
-            requested_by=requested_by,
+            requested_by=name_of(requested_by),
         )
         for name in _store_view_names(store_views)
     ]
@@ -371,11 +378,30 @@ def _claim(
     candidates = due(now, store_views)
     if ids is not None:
         candidates = candidates.filter(pk__in=list(ids))
+
+    for attempt in range(CLAIM_TRIES):
+        claimed = _claim_once(candidates, limit, now)
+        # MariaDB and MySQL lock every row a sorted SELECT ... FOR UPDATE reads, so
+        # while another worker claims, SKIP LOCKED may find nothing though most
+        # due rows will be left to take: look again once its claim has committed.
+        if claimed or not _skip_locked() or not candidates.exists():
+            return claimed
+        time.sleep(CLAIM_PAUSE * (attempt + 1))
+    return []
+
+
+def _skip_locked() -> bool:
+    return bool(connection.features.has_select_for_update_skip_locked)
+
+
+def _claim_once(
+    candidates: QuerySet[ForgetRequest], limit: int | None, now: datetime
+) -> list[ForgetRequest]:
     token = uuid.uuid4().hex
 
     with transaction.atomic():
         candidates = candidates.order_by("next_attempt_at", "created_at", "id")
-        if connection.features.has_select_for_update_skip_locked:
+        if _skip_locked():
             # Rows another worker is claiming are skipped, not waited for.
             candidates = candidates.select_for_update(skip_locked=True)
         candidate_ids = list(candidates.values_list("pk", flat=True)[:limit])

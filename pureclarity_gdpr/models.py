@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .identifiers import MAX_LENGTH
+
+# Long enough for any username, an email address used as one included.
+REQUESTER_LENGTH = 254
 
 
 class Status(models.TextChoices):
@@ -53,13 +55,10 @@ class ForgetRequest(models.Model):
         db_index=True,
     )
     source = models.CharField(_("source"), max_length=20, choices=Source.choices)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        verbose_name=_("requested by"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
+    # The username of whoever asked, as it was then: the record outlives their
+    # account, and a text column costs a user's deletion no query.
+    requested_by = models.CharField(
+        _("requested by"), max_length=REQUESTER_LENGTH, blank=True
     )
     created_at = models.DateTimeField(_("requested"), default=timezone.now)
     sent_at = models.DateTimeField(_("last sent"), null=True, blank=True)

@@ -37,14 +37,14 @@ def purge(
     attempts = ForgetAttempt.objects.filter(request__in=old).exclude(
         excerpt="", error=""
     )
-    requests = old.exclude(identifier_hint="", last_error="", requested_by__isnull=True)
+    requests = old.exclude(identifier_hint="", last_error="", requested_by="")
     if dry_run:
         return Purged(requests=requests.count(), attempts=attempts.count())
 
     with transaction.atomic():
         attempts_purged = attempts.update(excerpt="", error="")
         requests_purged = requests.update(
-            identifier="", identifier_hint="", last_error="", requested_by=None
+            identifier="", identifier_hint="", last_error="", requested_by=""
         )
 
     logger.info(

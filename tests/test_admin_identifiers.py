@@ -118,7 +118,7 @@ def test_good_lines_are_forgotten_after_confirmation(
     assert sorted(pureclarity.identifiers) == ["ana@example.test", "guest-77"]
     requests = ForgetRequest.objects.all()
     assert {(r.source, r.requested_by, r.status) for r in requests} == {
-        (Source.ADMIN, boss, Status.SUCCEEDED)
+        (Source.ADMIN, boss.get_username(), Status.SUCCEEDED)
     }
     assert LogEntry.objects.filter(user=boss, action_flag=ADDITION).count() == 2
 

@@ -225,3 +225,20 @@ def test_delivery_after_commit_gets_every_request_of_a_queryset_delete(
     assert sorted(i for i in pureclarity.identifiers if "@" in i) == sorted(emails)
     assert len(pureclarity.identifiers) == 80
     assert ForgetRequest.objects.filter(status=Status.SUCCEEDED).count() == 80
+
+
+def test_who_asked_is_still_named_once_their_account_is_deleted(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from pureclarity_gdpr import delivery
+
+    staff = User.objects.create(username="sam.staff", email="sam@shop.test")
+    delivery.record(["guest@example.test"], source=Source.ADMIN, requested_by=staff)
+
+    with worker_mode(pureclarity), CaptureQueriesContext(connection) as queries:
+        staff.delete()
+
+    asked = ForgetRequest.objects.get(source=Source.ADMIN)
+    assert asked.requested_by == "sam.staff"
+    # The record of who asked costs a staff member's deletion no UPDATE.
+    assert not [q for q in queries.captured_queries if "UPDATE" in q["sql"].upper()]

@@ -303,11 +303,14 @@ def test_workers_draining_together_send_each_request_once(
         )
         for key in keys
     ]
-    all_sending = wait_until(lambda: senders(pureclarity) == set(keys))
+    # Released once every held call has arrived, so none is held after it.
+    all_sending = wait_until(
+        lambda: sent(pureclarity) == dict.fromkeys(keys, in_flight)
+    )
     pureclarity.release()
     finished = [finish(process) for process in started]
 
-    assert all_sending, senders(pureclarity)
+    assert all_sending, (sent(pureclarity), finished)
     assert [f.returncode for f in finished] == [0] * workers, finished
     assert sorted(pureclarity.identifiers) == identifiers
     assert Counter(status for status, _ in processes.rows()) == {"succeeded": 500}
@@ -316,8 +319,9 @@ def test_workers_draining_together_send_each_request_once(
     assert all(sent_by(f) for f in finished)
 
 
-def senders(pureclarity: LocalPureClarity) -> set[str | None]:
-    return {request.access_key for request in pureclarity.received}
+def sent(pureclarity: LocalPureClarity) -> Counter[str | None]:
+    """How many calls the server received with each access key."""
+    return Counter(request.access_key for request in pureclarity.received)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = WAIT) -> bool:

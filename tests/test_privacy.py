@@ -159,7 +159,7 @@ def test_purge_keeps_only_the_proof(
     assert (purged.requests, purged.attempts) == (1, 2)
     request.refresh_from_db()
     assert request.identifier_hint == ""
-    assert request.requested_by is None
+    assert request.requested_by == ""
     assert request.identifier_hash
     assert request.acknowledged_at is not None
     assert set(ForgetAttempt.objects.values_list("excerpt", flat=True)) == {""}

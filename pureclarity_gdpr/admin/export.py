@@ -42,11 +42,6 @@ def _when(moment: datetime | None) -> str:
     return "" if moment is None else moment.isoformat(timespec="seconds")
 
 
-def _requester(request: ForgetRequest) -> str:
-    user = request.requested_by
-    return "" if user is None else str(user.get_username())
-
-
 class _Line:
     """Where csv.writer writes: each row comes back as a string to stream."""
 
@@ -89,13 +84,13 @@ def rows(
     queryset: models.QuerySet[ForgetRequest], labels: _Labels
 ) -> Iterator[list[str]]:
     yield labels.header
-    for request in queryset.select_related("requested_by").iterator(CHUNK):
+    for request in queryset.iterator(CHUNK):
         yield [
             request.identifier_hash,
             request.identifier_hint,
             request.store_view,
             labels.sources.get(request.source, request.source),
-            _requester(request),
+            request.requested_by,
             _when(request.created_at),
             _when(request.acknowledged_at),
             str(request.attempts),

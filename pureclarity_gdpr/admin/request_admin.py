@@ -80,7 +80,6 @@ class ForgetRequestAdmin(ForgetRequestModelAdmin):
         "last_status_code",
     )
     list_filter = (DeadlineFilter, "status", "store_view", "source", "created_at")
-    list_select_related = ("requested_by",)
     date_hierarchy = "created_at"
     # The plain identifier is never shown; its masked hint stands for it.
     fields = (

@@ -233,9 +233,7 @@ def _purgeable(cutoff: datetime) -> tuple[int, int]:
     attempts = (
         ForgetAttempt.objects.filter(request__in=old).exclude(excerpt="", error="")
     ).count()
-    requests = old.exclude(
-        identifier_hint="", last_error="", requested_by__isnull=True
-    ).count()
+    requests = old.exclude(identifier_hint="", last_error="", requested_by="").count()
     return requests, attempts
 
 
