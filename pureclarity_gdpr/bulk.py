@@ -31,10 +31,10 @@ Row = tuple[str, str, str, str, str]
 def insert_skipping_open(rows: Sequence[Row], shared: dict[str, Any]) -> None:
     """Insert requests with the VARYING values of each row and ``shared`` values.
 
-    ``shared`` maps field names to the values every request gets (a foreign key by
-    its primary key); other fields take their defaults. A row whose open key is
-    taken is skipped: an open request for the same identifier and store view
-    already stands for it.
+    ``shared`` maps field names to the values every request gets; other fields
+    take their defaults. A row whose open key is taken is skipped: an open request
+    for the same identifier and store view already stands for it. Any other error
+    is raised, never skipped.
     """
     using = router.db_for_write(ForgetRequest)
     connection = connections[using]
@@ -68,13 +68,20 @@ def _statement(using: str) -> tuple[str, list[Field[Any, Any]]]:
     """The INSERT for one request on this database, and the fields it sets."""
     ops = connections[using].ops
     fields = [f for f in ForgetRequest._meta.concrete_fields if not f.primary_key]
+    open_key = [cast(str, ForgetRequest._meta.get_field("open_key").column)]
+    # A taken open key "updates" the open key to itself: unlike ignoring conflicts
+    # (INSERT IGNORE on MariaDB skips a row on almost any error), this skips only
+    # the rows whose key is taken.
+    on_conflict = ops.on_conflict_suffix_sql(
+        fields, OnConflict.UPDATE, open_key, open_key
+    )
     sql = " ".join(
         [
-            ops.insert_statement(on_conflict=OnConflict.IGNORE),
+            ops.insert_statement(on_conflict=OnConflict.UPDATE),
             ops.quote_name(ForgetRequest._meta.db_table),
             f"({', '.join(ops.quote_name(cast(str, f.column)) for f in fields)})",
             f"VALUES ({', '.join(['%s'] * len(fields))})",
-            ops.on_conflict_suffix_sql(fields, OnConflict.IGNORE, None, None),
+            on_conflict,
         ]
     )
-    return sql.strip(), fields
+    return sql, fields

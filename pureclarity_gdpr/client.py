@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -159,9 +160,16 @@ def _network_failure(
 
 @sensitive_variables("store_view", "request_body")
 def send_forget(
-    store_view: StoreView, identifier: str, timeout: tuple[float, float]
+    store_view: StoreView,
+    identifier: str,
+    timeout: tuple[float, float],
+    other_secrets: Sequence[str] = (),
 ) -> Answer:
-    """POST one identifier to the store view's forget endpoint; never raises."""
+    """POST one identifier to the store view's forget endpoint; never raises.
+
+    ``other_secrets`` (the other store views' secret keys) are scrubbed from the
+    answer's excerpt too, should a misconfigured endpoint echo one.
+    """
     # No local variable holds the secret in plain form: with DEBUG on, Django's
     # error page ignores sensitive_variables and shows every frame's locals.
     request_body = _Body(
@@ -205,7 +213,9 @@ def send_forget(
 
     duration = time.monotonic() - started
     code = response.status_code
-    excerpt = scrub(body, store_view.secret_key, store_view.access_key, identifier)
+    excerpt = scrub(
+        body, store_view.secret_key, store_view.access_key, identifier, *other_secrets
+    )
     if code == SUCCESS_STATUS:
         return Answer(True, code, "", excerpt, transient=False, duration=duration)
 

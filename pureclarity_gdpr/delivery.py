@@ -260,7 +260,14 @@ def record_deleted_users(identifiers: Iterable[str], *, requested_by: Any) -> li
         hint = mask(identifier)
         rows += [(identifier, digest, hint, name, _key(name, digest)) for name in names]
     bulk.insert_skipping_open(rows, shared)
-    return [row[-1] for row in rows]
+
+    keys = [row[-1] for row in rows]
+    # An open request that failed for good is tried again: the deletion asks anew.
+    for start in range(0, len(keys), RECORD_CHUNK):
+        ForgetRequest.objects.filter(
+            open_key__in=keys[start : start + RECORD_CHUNK], status=Status.FAILED
+        ).update(status=Status.PENDING, next_attempt_at=None)
+    return keys
 
 
 def open_request_ids(open_keys: Sequence[str]) -> list[int]:
@@ -690,11 +697,16 @@ def _executor() -> ThreadPoolExecutor:
         return _pool[2]
 
 
-def _send(store_view: StoreView, identifier: str, rate: float | None) -> client.Answer:
+def _send(
+    store_view: StoreView,
+    identifier: str,
+    rate: float | None,
+    secrets: Sequence[str] = (),
+) -> client.Answer:
     started = time.monotonic()
     try:
         ratelimit.wait_turn(store_view.name, rate)
-        answer = client.send_forget(store_view, identifier, conf.timeout)
+        answer = client.send_forget(store_view, identifier, conf.timeout, secrets)
     except Exception as err:
         # Whatever went wrong, the request must be recorded, not left claimed.
         logger.exception("Unexpected error while sending a forget request")
@@ -737,6 +749,7 @@ class _Run:
         self.result = result
         self.max_in_flight = conf.max_in_flight
         self.rate = conf.rate_limit
+        self.secrets = [view.secret_key for view in store_views.values()]
 
         # Reentrant: a call that has ended by the time it is started reports at once,
         # in the thread that started it.
@@ -816,7 +829,9 @@ class _Run:
             self.lock.notify()
             return
 
-        future = self.pool.submit(_send, store_view, request.identifier, self.rate)
+        future = self.pool.submit(
+            _send, store_view, request.identifier, self.rate, self.secrets
+        )
         self.running[future] = (request, clock())
         future.add_done_callback(self._call_ended)
 

@@ -7,7 +7,7 @@ import hmac
 import logging
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -143,6 +143,14 @@ def identifiers_of(
         return [], [
             "the IDENTIFIERS function returned a single string; it must return a "
             "list of identifiers"
+        ]
+    if values is not None and (
+        isinstance(values, Mapping) or not isinstance(values, Iterable)
+    ):
+        # A dict's keys are field names, not identifiers; a number is not a list.
+        return [], [
+            f"the IDENTIFIERS function returned a value of type "
+            f"{type(values).__name__}; it must return a list of identifiers"
         ]
     return _collect(values or ())
 

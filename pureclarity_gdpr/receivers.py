@@ -2,11 +2,12 @@
 
 Django sends ``pre_delete`` for every object a deletion removes before it deletes
 any of them, then deletes each model's rows and sends ``post_delete`` for them one
-by one. The first ``post_delete`` of the user model therefore comes when every user
-of that deletion is already gone from the table: the receiver records the forget
-requests of all of them there, in one INSERT per chunk, inside the deleting
-transaction. The rest of that deletion's ``post_delete`` signals find their users
-recorded and cost nothing.
+by one. The ``pre_delete`` receiver reads each user's identifiers while every row
+(those a cascade deletes first included) can still be read. The first
+``post_delete`` of the user model comes when every user of that deletion is gone
+from the table: the receiver records the forget requests of all of them there, in
+one INSERT per chunk, inside the deleting transaction. The rest of that deletion's
+``post_delete`` signals find their users recorded and cost nothing.
 
 What the ``pre_delete`` receiver gathers is held by an object registered with
 ``transaction.on_commit``, so a deletion that is rolled back (with its savepoint or
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -37,6 +38,20 @@ DISPATCH_UID = "pureclarity_gdpr.forget_deleted_user"
 GATHER_UID = "pureclarity_gdpr.gather_deleted_users"
 
 
+@dataclass
+class _Deleted:
+    """A deleted user as its forget requests need it, read before the deletion."""
+
+    pk: Any
+    identifiers: list[str]
+    rejected: list[str]
+
+
+def _read(user: Any, source: Any) -> _Deleted:
+    identifiers, rejected = identifiers_of(user, source)
+    return _Deleted(user.pk, identifiers, rejected)
+
+
 class _Deletions:
     """The users of the deletions under way in one transaction (or savepoint).
 
@@ -46,9 +61,10 @@ class _Deletions:
 
     def __init__(self, savepoint_ids: list[str]) -> None:
         self.savepoint_ids = savepoint_ids
+        self.source = identifier_source()
         # The origins are kept so that their ids stay theirs while this lives.
         self.origins: dict[int, object] = {}
-        self.waiting: dict[tuple[int, type[models.Model]], list[models.Model]] = {}
+        self.waiting: dict[tuple[int, type[models.Model]], list[_Deleted]] = {}
         self.recorded: defaultdict[int, set[Any]] = defaultdict(set)
 
     def __call__(self) -> None:
@@ -58,19 +74,23 @@ class _Deletions:
         self.recorded.clear()
 
     def gather(self, origin: object, sender: type[models.Model], user: Any) -> None:
+        # Read now, while the rows a cascade deletes first (a profile the
+        # IDENTIFIERS function reads, say) and deferred fields can still be read.
         self.origins[id(origin)] = origin
-        self.waiting.setdefault((id(origin), sender), []).append(user)
+        self.waiting.setdefault((id(origin), sender), []).append(
+            _read(user, self.source)
+        )
 
     def to_record(
         self, origin: object, sender: type[models.Model], user: Any
-    ) -> list[Any]:
+    ) -> list[_Deleted]:
         """The users to record now that ``user`` is deleted; [] if done already."""
         recorded = self.recorded[id(origin)]
         waiting = self.waiting.pop((id(origin), sender), None)
         if waiting is None:
             # Gathered and recorded with the first user of its model, or (sent by
             # hand, or connected midway) never gathered: then on its own now.
-            waiting = [] if user.pk in recorded else [user]
+            waiting = [] if user.pk in recorded else [_read(user, self.source)]
 
         # A subclass's row and its parent's row come as two users with one pk.
         users = {u.pk: u for u in waiting if u.pk not in recorded}
@@ -119,9 +139,8 @@ def forget_deleted_user(
 ) -> None:
     """Record forget requests for deleted users and deliver them after commit.
 
-    The identifiers are read now: once the deletion finishes, Django clears the
-    primary key. The requests are written in the deleting transaction, so a rolled
-    back deletion leaves none and a committed one cannot lose them.
+    The requests are written in the deleting transaction, so a rolled back
+    deletion leaves none and a committed one cannot lose them.
     """
     if not _is_user_model(sender):
         return
@@ -129,25 +148,23 @@ def forget_deleted_user(
     origin = kwargs.get("origin")
     deletions = None if origin is None else _deletions(using, create=False)
     if deletions is None:
-        users = [instance]
+        users = [_read(instance, identifier_source())]
     else:
         users = deletions.to_record(origin, sender, instance)
     if users:
         _forget(users, using)
 
 
-def _forget(users: list[Any], using: str) -> None:
+def _forget(users: list[_Deleted], using: str) -> None:
     actor = current_actor()
-    # Someone deleting their own account cannot be pointed to by the requests.
+    # Someone deleting their own account is not named in its records.
     if actor is not None and any(user.pk == actor.pk for user in users):
         actor = None
 
-    source = identifier_source()
     identifiers: list[str] = []
     for user in users:
-        found, rejected = identifiers_of(user, source)
-        _needs_attention(user, found, rejected, actor)
-        identifiers += found
+        _needs_attention(user, actor)
+        identifiers += user.identifiers
 
     # Django deletes inside a transaction already: no savepoint of our own.
     keys = record_deleted_users(identifiers, requested_by=actor)
@@ -160,15 +177,13 @@ def _forget(users: list[Any], using: str) -> None:
         deliver_after_commit(open_request_ids(keys), using=using)
 
 
-def _needs_attention(
-    user: Any, identifiers: list[str], rejected: Iterable[str], actor: Any
-) -> None:
+def _needs_attention(user: _Deleted, actor: Any) -> None:
     label = f"{get_user_model()._meta.label} {user.pk}"
     reasons = [
         f"An identifier of deleted user {label} was not sent: {reason}"
-        for reason in rejected
+        for reason in user.rejected
     ]
-    if not identifiers and not reasons:
+    if not user.identifiers and not reasons:
         reasons.append(
             f"Deleted user {label} has no identifier to send; forget them by hand "
             "with the identifier your site sends to PureClarity."

@@ -19,3 +19,16 @@ def broken(user: Any) -> list[str]:
 
 def odd_values(user: Any) -> list[object]:
     return [user.pk, b"bytes", 1.5, True, user]
+
+
+def a_number(user: Any) -> int:
+    return int(user.pk)
+
+
+def a_mapping(user: Any) -> dict[str, str]:
+    return {"email": user.email}
+
+
+def from_a_profile(user: Any) -> list[str]:
+    """Reads a related row, which a cascade deletes before the user row goes."""
+    return [user.loyalty_card.number]

@@ -240,5 +240,60 @@ def test_who_asked_is_still_named_once_their_account_is_deleted(
 
     asked = ForgetRequest.objects.get(source=Source.ADMIN)
     assert asked.requested_by == "sam.staff"
-    # The record of who asked costs a staff member's deletion no UPDATE.
-    assert not [q for q in queries.captured_queries if "UPDATE" in q["sql"].upper()]
+    # Nothing points at the user table: no UPDATE clears who asked.
+    assert not [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE") and "requested_by" in q["sql"]
+    ]
+
+
+def test_a_failed_request_for_a_deleted_users_identifier_is_tried_again(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from pureclarity_gdpr import api
+
+    pureclarity.reply(status=400, body="Invalid request", times=1)
+    api.forget(["ana@example.test"], wait=True)
+    assert ForgetRequest.objects.get().status == Status.FAILED
+    user = User.objects.create(username="ana", email="ana@example.test")
+    pk = user.pk
+
+    user.delete()
+
+    assert sorted(pureclarity.identifiers) == sorted(
+        ["ana@example.test", str(pk), "ana@example.test"]
+    )
+    assert set(ForgetRequest.objects.values_list("status", flat=True)) == {
+        Status.SUCCEEDED
+    }
+
+
+def test_identifiers_are_read_before_a_cascade_deletes_what_they_come_from(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from .proxyapp.models import LoyaltyCard
+
+    for n in range(3):
+        user = User.objects.create(username=f"card{n}")
+        LoyaltyCard.objects.create(user=user, number=f"LC-{n}")
+
+    with worker_mode(
+        pureclarity, IDENTIFIERS="tests.identifier_functions.from_a_profile"
+    ):
+        User.objects.all().delete()
+
+    assert not LoyaltyCard.objects.exists()
+    assert recorded() == {"LC-0": 1, "LC-1": 1, "LC-2": 1}
+    assert not ForgetRequest.objects.filter(status=Status.NEEDS_ATTENTION).exists()
+
+
+def test_users_loaded_without_their_email_are_still_forgotten_by_it(
+    pureclarity: LocalPureClarity,
+) -> None:
+    emails = make_users(2)
+
+    with worker_mode(pureclarity):
+        User.objects.only("pk").delete()
+
+    assert {i for i in recorded() if "@" in i} == set(emails)

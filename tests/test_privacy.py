@@ -188,3 +188,24 @@ def test_a_single_string_is_not_split_into_characters(
         api.forget("guest7@example.test")  # type: ignore[arg-type]
 
     assert ForgetRequest.objects.count() == 0
+
+
+def test_another_store_views_secret_echoed_in_an_answer_is_not_kept(
+    pureclarity: LocalPureClarity,
+) -> None:
+    views = {
+        name: {
+            "ACCESS_KEY": f"AK-{name.upper()}",
+            "SECRET_KEY": f"SK-{name.upper()}-kept-out-of-every-row",
+            "BASE_URL": pureclarity.url,
+        }
+        for name in ("uk", "us")
+    }
+    # A misrouted endpoint that answers with the wrong store view's keys.
+    pureclarity.reply(status=500, body="bad keys SK-US-kept-out-of-every-row here")
+    with override_settings(PURECLARITY_GDPR={"STORE_VIEWS": views}):
+        api.forget(["ana@example.test"], store_views=["uk"], wait=True)
+
+    excerpts = list(ForgetAttempt.objects.values_list("excerpt", flat=True))
+    assert excerpts
+    assert not [e for e in excerpts if "SK-US" in e]

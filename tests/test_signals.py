@@ -224,6 +224,8 @@ def test_a_proxy_of_the_user_model_is_covered(pureclarity: LocalPureClarity) -> 
     [
         ("email_as_a_string", "returned a single string"),
         ("broken", "raised RuntimeError"),
+        ("a_number", "returned a value of type int"),
+        ("a_mapping", "returned a value of type dict"),
     ],
 )
 def test_a_bad_identifier_function_does_not_stop_deletion(

@@ -1,4 +1,5 @@
-"""A proxy and a subclass of auth.User, as shops use for staff and members.
+"""A proxy and a subclass of auth.User, as shops use for staff and members, and a
+row that belongs to a user.
 
 Installed only when auth.User is the user model.
 """
@@ -18,3 +19,15 @@ class Member(User):
     """A subclass with a table of its own: deleting one deletes two rows."""
 
     loyalty_number = models.CharField(max_length=20, blank=True)
+
+
+class LoyaltyCard(models.Model):
+    """A row deleted with its user, before the user's own row."""
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="loyalty_card"
+    )
+    number = models.CharField(max_length=20)
+
+    def __str__(self) -> str:
+        return self.number
