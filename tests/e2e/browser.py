@@ -257,7 +257,7 @@ class AdminBrowser:
         raise AssertionError(f"No download matching {pattern} within {WAIT} s")
 
     def screenshot(self, name: str) -> Path:
-        """Save what the page shows now as docs/screenshots/<name>."""
+        """Save what the page shows now under the screenshots folder as <name>."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
         path = self.screenshots / name
 

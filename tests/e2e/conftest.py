@@ -37,7 +37,10 @@ logger = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 MANAGE = REPO / "example_project" / "manage.py"
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# Where the screenshots go when PURECLARITY_SCREENSHOTS is set (to this path, say,
+# to refresh the README's); otherwise each test keeps its own in a temporary folder,
+# so running the tests leaves the checkout as it was.
+SCREENSHOTS = os.environ.get("PURECLARITY_SCREENSHOTS")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 
@@ -250,6 +253,7 @@ def admin(chromium: WebDriver, shop: Shop, tmp_path: Path) -> AdminBrowser:
     chromium.get("about:blank")
     # WebDriver's own call clears only the open page's cookies; this clears all.
     chromium.execute_cdp_cmd("Network.clearBrowserCookies", {})
-    browser = AdminBrowser(chromium, shop.url, SCREENSHOTS, tmp_path)
+    screenshots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path / "screenshots"
+    browser = AdminBrowser(chromium, shop.url, screenshots, tmp_path)
     browser.allow_downloads()
     return browser

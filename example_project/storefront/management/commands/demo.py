@@ -143,8 +143,8 @@ class Command(BaseCommand):
         self.say(f"After the commit: {outcomes or 'nothing to send'}.")
         for identifier in known:
             self.say(
-                f"{mask(identifier)} was forgotten by an earlier run, so it is not "
-                "sent again."
+                f"{mask(identifier)} was forgotten by an earlier run; a deleted "
+                "account is forgotten again, as it may have gathered data since."
             )
 
     def forget_guest(self) -> list[str]:
