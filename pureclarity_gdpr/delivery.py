@@ -259,15 +259,9 @@ def record_deleted_users(identifiers: Iterable[str], *, requested_by: Any) -> li
         digest = identifier_hash(identifier, key)
         hint = mask(identifier)
         rows += [(identifier, digest, hint, name, _key(name, digest)) for name in names]
-    bulk.insert_skipping_open(rows, shared)
-
-    keys = [row[-1] for row in rows]
     # An open request that failed for good is tried again: the deletion asks anew.
-    for start in range(0, len(keys), RECORD_CHUNK):
-        ForgetRequest.objects.filter(
-            open_key__in=keys[start : start + RECORD_CHUNK], status=Status.FAILED
-        ).update(status=Status.PENDING, next_attempt_at=None)
-    return keys
+    bulk.insert_or_reopen(rows, shared)
+    return [row[-1] for row in rows]
 
 
 def open_request_ids(open_keys: Sequence[str]) -> list[int]:

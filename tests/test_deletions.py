@@ -297,3 +297,22 @@ def test_users_loaded_without_their_email_are_still_forgotten_by_it(
         User.objects.only("pk").delete()
 
     assert {i for i in recorded() if "@" in i} == set(emails)
+
+
+def test_databases_without_a_known_upsert_record_and_reopen_through_the_orm(
+    pureclarity: LocalPureClarity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pureclarity_gdpr import bulk, delivery
+
+    monkeypatch.setattr(bulk, "_statement", lambda using: None)
+    with worker_mode(pureclarity):
+        failed = delivery.record(["user0@example.test"], source=Source.ADMIN)
+        ForgetRequest.objects.filter(pk__in=failed.to_deliver).update(
+            status=Status.FAILED
+        )
+        emails = make_users(3)
+        User.objects.all().delete()
+
+    assert {i for i in recorded() if "@" in i} == set(emails)
+    assert ForgetRequest.objects.get(source=Source.ADMIN).status == Status.PENDING
+    assert ForgetRequest.objects.count() == 6
