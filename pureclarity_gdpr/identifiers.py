@@ -42,7 +42,9 @@ def clean(identifier: object) -> str:
         raise InvalidIdentifier(
             f"The identifier is {len(value)} characters long; the most is {MAX_LENGTH}."
         )
-    if any(unicodedata.category(char) in UNSENDABLE for char in value):
+    # Printable ASCII, as nearly every identifier is, holds none of them.
+    plain = value.isascii() and value.isprintable()
+    if not plain and any(unicodedata.category(c) in UNSENDABLE for c in value):
         raise InvalidIdentifier(
             f"The identifier {mask(value)!r} holds control or invisible characters "
             "(such as a byte order mark or a zero-width space); remove them."

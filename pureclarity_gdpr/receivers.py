@@ -178,6 +178,9 @@ def _forget(users: list[_Deleted], using: str) -> None:
 
 
 def _needs_attention(user: _Deleted, actor: Any) -> None:
+    if user.identifiers and not user.rejected:
+        return
+
     label = f"{get_user_model()._meta.label} {user.pk}"
     reasons = [
         f"An identifier of deleted user {label} was not sent: {reason}"
