@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import django
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -91,6 +92,21 @@ def test_the_secret_key_appears_on_no_page(every_page: list[HttpResponse]) -> No
     assert len(contents) >= 12
     assert all(SECRET_KEY not in content for content in contents)
     assert all(response.status_code in (200, 302) for response in every_page)
+
+
+def test_every_page_writes_its_breadcrumbs_as_the_installed_admin_does(
+    every_page: list[HttpResponse],
+) -> None:
+    # Django 6.1's admin lists its breadcrumbs in an <ol>, 5.2's and 6.0's write a
+    # <div> of links; the admin's CSS styles only its own.
+    ol, div = '<ol class="breadcrumbs">', '<div class="breadcrumbs">'
+    expected, other = (ol, div) if django.VERSION >= (6, 1) else (div, ol)
+    trails = [page(r) for r in every_page if 'class="breadcrumbs"' in page(r)]
+
+    # Every page but the index, which has none; the users' pages only with
+    # Django's user model.
+    assert len(trails) >= 8
+    assert all(expected in trail and other not in trail for trail in trails)
 
 
 def test_the_export_holds_no_secret_key(

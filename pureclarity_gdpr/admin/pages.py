@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import django
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,6 +16,15 @@ TEMPLATE_DIR = "admin/pureclarity_gdpr"
 SHOWN = 100
 
 
+def admin_markup() -> dict[str, bool]:
+    """Which admin markup this app's templates follow: the installed Django's.
+
+    From Django 6.1 the admin writes its breadcrumbs as an ordered list, and sets
+    a page's object tools in a row beside its title instead of in its content.
+    """
+    return {"admin_since_6_1": django.VERSION >= (6, 1)}
+
+
 def render(
     model_admin: admin.ModelAdmin[Any],
     request: HttpRequest,
@@ -24,6 +34,7 @@ def render(
     """A page of this app inside the admin, with the site's own header and menu."""
     page_context = {
         **model_admin.admin_site.each_context(request),
+        **admin_markup(),
         "opts": model_admin.opts,
         "media": model_admin.media,
         **context,

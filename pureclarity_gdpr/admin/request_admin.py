@@ -19,6 +19,7 @@ from ..models import OPEN_STATUSES, ForgetAttempt, ForgetRequest, Status
 from .export import export_csv
 from .filters import DEADLINE, DeadlineFilter
 from .identifiers_view import forget_identifiers_view
+from .pages import admin_markup
 from .permissions import has_forget_permission
 from .request_actions import cancel, retry
 from .summary import resume_store_view, summary_context
@@ -143,7 +144,11 @@ class ForgetRequestAdmin(ForgetRequestModelAdmin):
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:
-        extra_context = {**(extra_context or {}), **summary_context(request)}
+        extra_context = {
+            **(extra_context or {}),
+            **summary_context(request),
+            **admin_markup(),
+        }
         return super().changelist_view(request, extra_context)
 
     def get_urls(self) -> list[URLPattern]:

@@ -12,11 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selenium import webdriver
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 # What keeps a headless Chromium to itself: no sandbox (CI runs as root), no
@@ -92,6 +95,16 @@ class Box:
         )
 
 
+@dataclass(frozen=True)
+class Breadcrumbs:
+    """The admin's trail back to its index: its element, its look, its links."""
+
+    tag: str
+    background: str
+    height: float
+    links: list[str]
+
+
 class AdminBrowser:
     """The Django admin of the example shop, as one person sees it in Chromium."""
 
@@ -163,6 +176,17 @@ class AdminBrowser:
         )
         return Box(x, y, width, height)
 
+    def breadcrumbs(self) -> Breadcrumbs:
+        """The trail of links under the header, as the page draws it."""
+        trail = self.driver.find_element(By.CSS_SELECTOR, ".breadcrumbs")
+        links = trail.find_elements(By.TAG_NAME, "a")
+        return Breadcrumbs(
+            tag=trail.tag_name,
+            background=trail.value_of_css_property("background-color"),
+            height=trail.rect["height"],
+            links=[link.text for link in links],
+        )
+
     def has_link(self, text: str) -> bool:
         # By the words in the page's source: the admin's CSS upper-cases some links.
         return bool(self._links(text))
@@ -175,9 +199,11 @@ class AdminBrowser:
 
     def filter_by(self, title: str, choice: str) -> None:
         """Click a choice in the changelist's filter sidebar, under "By <title>"."""
+        # The sidebar is a <nav> up to Django 5.2 and a <search> from 6.0: found
+        # by its id, whichever element the admin makes it.
         link = self.driver.find_element(
             By.XPATH,
-            f"//nav[@id='changelist-filter']//details[@data-filter-title='{title}']"
+            f"//*[@id='changelist-filter']//details[@data-filter-title='{title}']"
             f"//a[normalize-space()='{choice}']",
         )
         self._navigate(link.click)
@@ -273,4 +299,22 @@ class AdminBrowser:
         """Click, then wait until the browser has left the page for the next one."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         click()
-        WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, WAIT).until(lambda _: has_left(page))
+
+
+def has_left(page: WebElement) -> bool:
+    """Whether the browser has replaced the document this element belongs to.
+
+    Asked while the old page is being replaced, Chromium's driver may answer
+    that the element's node no longer belongs to the document rather than
+    that the element is stale: both mean the page is gone.
+    """
+    try:
+        page.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in (error.msg or ""):
+            return True
+        raise
+    return False

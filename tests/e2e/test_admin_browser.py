@@ -20,7 +20,7 @@ from .conftest import CUSTOMERS, OFFICER, PASSWORD, SECRET_KEY, VIEWER
 if TYPE_CHECKING:
     from pureclarity_gdpr.testing import LocalPureClarity
 
-    from .browser import AdminBrowser
+    from .browser import AdminBrowser, Box
     from .conftest import Shop
 
 pytestmark = pytest.mark.slow
@@ -202,17 +202,55 @@ def test_forgetting_a_guest_without_an_account(
     assert OFFICER in row
 
 
+def label_placement(label: Box, field: Box) -> str:
+    """Where a field's label is drawn: "beside" it on the left, or "above" it."""
+    if label.right <= field.x and field.y <= label.middle <= field.bottom:
+        return "beside"
+    if label.bottom <= field.y and abs(label.x - field.x) <= 2:
+        return "above"
+    return "elsewhere"
+
+
 def test_the_guest_form_lines_its_fields_up_as_admin_forms_do(
     admin: AdminBrowser,
 ) -> None:
     admin.log_in(OFFICER, PASSWORD)
+    # The admin's own form, laid out as this Django does: up to 6.0 its labels
+    # stand beside the fields, from 6.1 above them.
+    admin.open("/admin/password_change/")
+    admins_own = label_placement(
+        admin.box("label[for=id_old_password]"), admin.box("input[name=old_password]")
+    )
+    assert admins_own in {"beside", "above"}
 
     admin.open("/admin/pureclarity_gdpr/forgetrequest/forget/")
 
     textarea = admin.box("textarea[name=identifiers]")
     checkbox = admin.box("input[name=store_views]")
     assert abs(checkbox.x - textarea.x) <= 2
-    assert admin.box("label[for=id_identifiers]").right <= textarea.x
+    label = admin.box("label[for=id_identifiers]")
+    assert label_placement(label, textarea) == admins_own
+
+
+def test_the_forget_pages_show_the_breadcrumbs_the_admin_does(
+    admin: AdminBrowser,
+) -> None:
+    admin.log_in(OFFICER, PASSWORD)
+    open_requests(admin)
+    # The request list's trail is the admin's own, in this Django's markup.
+    admins_own = admin.breadcrumbs()
+
+    admin.click_link("Forget identifiers without an account")
+    form = admin.breadcrumbs()
+    admin.type_into("identifiers", "trail@example.test")
+    admin.press("Continue")
+    confirmation = admin.breadcrumbs()
+
+    for trail in (form, confirmation):
+        assert (trail.tag, trail.background) == (admins_own.tag, admins_own.background)
+        assert abs(trail.height - admins_own.height) <= 1
+    assert form.links == [*admins_own.links, "Forget requests"]
+    assert confirmation.links == [*form.links, "Forget identifiers"]
 
 
 def test_forgetting_a_guest_twice_says_it_is_not_sent_again(
