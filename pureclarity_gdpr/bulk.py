@@ -47,9 +47,12 @@ def insert_or_reopen(rows: Sequence[Row], shared: dict[str, Any]) -> None:
     values = []
     for f in fields:
         value = shared[f.name] if f.name in shared else f.get_default()
-        values.append(
-            None if f.name in VARYING else f.get_db_prep_save(value, connection)
-        )
+        if f.name in VARYING:
+            value = None
+        elif not (value is None or type(value) in (str, int)):
+            # Text, numbers and NULL go to every database as they are.
+            value = f.get_db_prep_save(value, connection)
+        values.append(value)
     # Per column: the index of its value in a row, or None for a shared value.
     where = [VARYING.index(f.name) if f.name in VARYING else None for f in fields]
 
