@@ -20,12 +20,14 @@ class PureClarityGDPRConfig(AppConfig):
             gather_deleted_user,
         )
 
-        # Connected to the user model and its proxies and subclasses only: a
-        # deletion receiver on a model stops Django from deleting it in bulk
-        # without loading it, which no other model should pay for.
+        # Connected to the user model and its proxies only: a deletion receiver
+        # on a model stops Django from deleting it in bulk without loading it,
+        # which no other model should pay for. A subclass with a table of its own
+        # needs none: deleting one deletes its user row, which sends the signals,
+        # unless keep_parents keeps the account.
         user_model = get_user_model()
         for model in apps.get_models(include_auto_created=False):
-            if issubclass(model, user_model):
+            if model._meta.concrete_model is user_model._meta.concrete_model:
                 label = model._meta.label_lower
                 pre_delete.connect(
                     gather_deleted_user,

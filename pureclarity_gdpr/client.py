@@ -73,8 +73,20 @@ def session() -> requests.Session:
     return current
 
 
-def _read_body(response: requests.Response) -> str:
-    raw = response.raw.read(MAX_BODY_BYTES, decode_content=True) or b""
+def _read_body(response: requests.Response, seconds: float) -> str:
+    """The answer's first 16 KiB, read within ``seconds`` however slowly it comes."""
+    deadline = time.monotonic() + seconds
+    read_some = getattr(response.raw, "read1", response.raw.read)
+    raw = b""
+    while len(raw) < MAX_BODY_BYTES:
+        if time.monotonic() > deadline:
+            # A body trickled byte by byte would otherwise outlive the lease.
+            raise requests.ReadTimeout("the answer's body came too slowly")
+        chunk = read_some(MAX_BODY_BYTES - len(raw), decode_content=True)
+        if not chunk:
+            break
+        raw += chunk
+    raw = raw[:MAX_BODY_BYTES]
     encoding = response.encoding or "utf-8"
     try:
         return raw.decode(encoding, errors="replace")
@@ -200,7 +212,7 @@ def send_forget(
             stream=True,
         )
         with response:
-            body = _read_body(response)
+            body = _read_body(response, timeout[1])
     except requests.RequestException as err:
         return Answer(
             succeeded=False,

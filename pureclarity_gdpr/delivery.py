@@ -10,6 +10,7 @@ contended by this app.
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import os
@@ -43,6 +44,9 @@ RECORD_CHUNK = 500
 # and the pause before the first new look (each pause is longer than the last).
 CLAIM_TRIES = 10
 CLAIM_PAUSE = 0.02
+
+# How often a run with a stop event looks at it while calls are in flight.
+STOP_POLL = 0.2
 
 # The time as delivery sees it; tests replace it to step through backoff without
 # sleeping.
@@ -260,6 +264,9 @@ def record_deleted_users(identifiers: Iterable[str], *, requested_by: Any) -> li
         hint = mask(identifier)
         rows += [(identifier, digest, hint, name, _key(name, digest)) for name in names]
     # An open request that failed for good is tried again: the deletion asks anew.
+    # In key order, as outcomes are written: deletions and workers that meet on
+    # the same open requests then lock them in one order and cannot deadlock.
+    rows.sort(key=lambda row: row[-1])
     bulk.insert_or_reopen(rows, shared)
     return [row[-1] for row in rows]
 
@@ -541,9 +548,17 @@ def _finish_all(outcomes: list[Outcome]) -> list[Status]:
     all of them keeps the database from becoming what limits the throughput.
     """
     now = clock()
-    written = []
+    written: list[tuple[ForgetRequest, dict[str, Any], int]] = []
+    # Rows are updated in open key order, as deletions insert them (see
+    # record_deleted_users), so the two never wait on each other in a cycle.
+    order = sorted(
+        range(len(outcomes)),
+        key=lambda i: (outcomes[i][0].open_key or "", outcomes[i][0].pk),
+    )
+    by_index: dict[int, tuple[ForgetRequest, dict[str, Any], int]] = {}
     with transaction.atomic():
-        for request, answer, started_at in outcomes:
+        for index in order:
+            request, answer, started_at = outcomes[index]
             changes = _outcome(request, answer, now)
             changes.update(
                 attempts=request.attempts + 1,
@@ -555,7 +570,8 @@ def _finish_all(outcomes: list[Outcome]) -> list[Status]:
             still_ours = ForgetRequest.objects.filter(
                 pk=request.pk, claim_token=request.claim_token
             ).update(**changes)
-            written.append((request, changes, still_ours))
+            by_index[index] = (request, changes, still_ours)
+        written = [by_index[index] for index in range(len(outcomes))]
         # Each attempt happened whoever holds its request now: it is evidence.
         ForgetAttempt.objects.bulk_create(
             ForgetAttempt(
@@ -696,10 +712,17 @@ def _send(
     identifier: str,
     rate: float | None,
     secrets: Sequence[str] = (),
-) -> client.Answer:
+    may_send: Callable[[], bool] | None = None,
+    wake: threading.Event | None = None,
+) -> client.Answer | None:
+    """Make one call once its turn comes; None if ``may_send`` then says not to."""
     started = time.monotonic()
     try:
-        ratelimit.wait_turn(store_view.name, rate)
+        ratelimit.wait_turn(store_view.name, rate, wake)
+        if may_send is not None and not may_send():
+            # The run ended, or the store view is held back, while this call
+            # waited its turn: it is not made, and its request goes back.
+            return None
         answer = client.send_forget(store_view, identifier, conf.timeout, secrets)
     except Exception as err:
         # Whatever went wrong, the request must be recorded, not left claimed.
@@ -748,15 +771,45 @@ class _Run:
         # Reentrant: a call that has ended by the time it is started reports at once,
         # in the thread that started it.
         self.lock = threading.Condition(threading.RLock())
+        # Set when the run ends (budget, stop, error): calls still waiting their
+        # turn are not made, and no new call starts.
+        self.over = threading.Event()
         self.starting = False
         self.waiting = collections.deque(claimed)
-        self.running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]] = {}
+        # Each call's event is set once the call is really made.
+        self.running: dict[
+            Future[client.Answer | None],
+            tuple[ForgetRequest, datetime, threading.Event],
+        ] = {}
         self.ended: list[Outcome] = []
         self.unsendable: list[ForgetRequest] = []
         self.paused: set[str] = set()
         self.held: dict[float, list[ForgetRequest]] = {}
 
     def __call__(self) -> None:
+        try:
+            self._run()
+        except BaseException:
+            # The database failed, say: end the run so the pool threads start no
+            # more calls nobody would record, and put back what was never sent.
+            with self.lock:
+                self.over.set()
+                for future in list(self.running):
+                    future.cancel()
+                unsent = [*self.waiting, *self.unsendable]
+                unsent += [r for requests in self.held.values() for r in requests]
+                self.waiting.clear()
+                self.held.clear()
+            try:
+                _release(unsent)
+            except Exception:
+                logger.exception(
+                    "%s unsent forget requests stay claimed until their lease ends",
+                    len(unsent),
+                )
+            raise
+
+    def _run(self) -> None:
         with self.lock:
             self._start_calls()
 
@@ -784,22 +837,54 @@ class _Run:
         with self.lock:
             while self.running and not (self.ended or self.unsendable):
                 left = None
-                if self.deadline is not None:
-                    left = self.deadline - time.monotonic()
-                    if left <= 0:
-                        _abandon(self.running, self.result)
-                        self.running = {}
+                if not self.over.is_set():
+                    if self.stop is not None and self.stop.is_set():
+                        # Calls waiting their turn are not made after a stop.
+                        self.over.set()
                         self._start_calls()
-                        break
+                        continue
+                    if self.deadline is not None:
+                        left = self.deadline - time.monotonic()
+                        if left <= 0:
+                            self._time_is_up()
+                            continue
+                    if self.stop is not None:
+                        left = STOP_POLL if left is None else min(left, STOP_POLL)
                 self.lock.wait(left)
 
             outcomes, self.ended = self.ended, []
             unsendable, self.unsendable = self.unsendable, []
             return outcomes, unsendable, bool(self.running)
 
+    def _time_is_up(self) -> None:
+        """Stop waiting for the calls made; those not made yet never will be."""
+        self.over.set()
+        made = {f: entry for f, entry in self.running.items() if entry[2].is_set()}
+        _abandon(made, self.result)
+        for future in made:
+            del self.running[future]
+        for future in list(self.running):
+            # Still queued in the pool: its callback puts the request back.
+            future.cancel()
+        self._start_calls()
+
+    def _may_send(self, request: ForgetRequest, made: threading.Event) -> bool:
+        """Whether a call whose turn has come is still to be made (pool thread)."""
+        with self.lock:
+            held = ratelimit.held_for(request.store_view, clock().timestamp()) > 0
+            if (
+                self.over.is_set()
+                or _out_of_time(self.deadline, self.stop)
+                or request.store_view in self.paused
+                or held
+            ):
+                return False
+            made.set()
+            return True
+
     def _start_calls(self) -> None:
         """Start calls until MAX_IN_FLIGHT run; called with the lock held."""
-        if _out_of_time(self.deadline, self.stop):
+        if self.over.is_set() or _out_of_time(self.deadline, self.stop):
             self.held.setdefault(0.0, []).extend(self.waiting)
             self.waiting.clear()
 
@@ -823,20 +908,33 @@ class _Run:
             self.lock.notify()
             return
 
+        made = threading.Event()
         future = self.pool.submit(
-            _send, store_view, request.identifier, self.rate, self.secrets
+            _send,
+            store_view,
+            request.identifier,
+            self.rate,
+            self.secrets,
+            functools.partial(self._may_send, request, made),
+            self.over,
         )
-        self.running[future] = (request, clock())
+        self.running[future] = (request, clock(), made)
         future.add_done_callback(self._call_ended)
 
-    def _call_ended(self, future: Future[client.Answer]) -> None:
+    def _call_ended(self, future: Future[client.Answer | None]) -> None:
         with self.lock:
             entry = self.running.pop(future, None)
             if entry is None:
                 # Abandoned when the time budget ran out: a worker sends it again.
                 return
-            request, started_at = entry
+            request, started_at, _ = entry
             answer = _answer_of(future)
+            if answer is None:
+                # Never made: back to the queue, after any hold on its store view.
+                held_for = ratelimit.held_for(request.store_view, clock().timestamp())
+                self.held.setdefault(round(held_for), []).append(request)
+                self.lock.notify()
+                return
             if answer.status_code in (401, 403):
                 self.paused.add(request.store_view)
             self.ended.append((request, answer, started_at))
@@ -845,7 +943,9 @@ class _Run:
             self.lock.notify()
 
 
-def _answer_of(future: Future[client.Answer]) -> client.Answer:
+def _answer_of(future: Future[client.Answer | None]) -> client.Answer | None:
+    if future.cancelled():
+        return None
     try:
         return future.result()
     except BaseException as err:
@@ -867,7 +967,9 @@ def _out_of_time(deadline: float | None, stop: threading.Event | None) -> bool:
 
 
 def _abandon(
-    running: dict[Future[client.Answer], tuple[ForgetRequest, datetime]],
+    running: dict[
+        Future[client.Answer | None], tuple[ForgetRequest, datetime, threading.Event]
+    ],
     result: Delivered,
 ) -> None:
     """Stop waiting for calls in flight when the time budget is spent.
@@ -880,7 +982,7 @@ def _abandon(
         "a worker sends them again once their lease ends",
         len(running),
     )
-    result.deferred += [request.pk for request, _ in running.values()]
+    result.deferred += [request.pk for request, _, _ in running.values()]
 
 
 def _count(result: Delivered, pk: int, status: Status) -> None:

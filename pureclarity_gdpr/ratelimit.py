@@ -27,11 +27,14 @@ def _pace(store_view: str) -> _Pace:
         return _paces.setdefault(store_view, _Pace())
 
 
-def wait_turn(store_view: str, rate: float | None) -> float:
+def wait_turn(
+    store_view: str, rate: float | None, wake: threading.Event | None = None
+) -> float:
     """Block until this store view may be called again; returns the seconds waited.
 
     With a ``rate`` (calls per second) the calls are spaced evenly; without one
-    they go at once.
+    they go at once. Setting ``wake`` ends the wait early (the caller then decides
+    whether to call at all).
     """
     if not rate:
         return 0.0
@@ -44,8 +47,15 @@ def wait_turn(store_view: str, rate: float | None) -> float:
 
     delay = slot - now
     if delay > 0:
-        time.sleep(delay)
+        _sleep(delay, wake)
     return delay
+
+
+def _sleep(seconds: float, wake: threading.Event | None) -> None:
+    if wake is None:
+        time.sleep(seconds)
+    else:
+        wake.wait(seconds)
 
 
 def hold_back(store_view: str, until: float) -> None:

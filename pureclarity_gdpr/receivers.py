@@ -92,7 +92,7 @@ class _Deletions:
             # hand, or connected midway) never gathered: then on its own now.
             waiting = [] if user.pk in recorded else [_read(user, self.source)]
 
-        # A subclass's row and its parent's row come as two users with one pk.
+        # A proxy's users and the user model's may name one user twice.
         users = {u.pk: u for u in waiting if u.pk not in recorded}
         recorded.update(users)
         return list(users.values())
@@ -118,7 +118,11 @@ def _deletions(using: str, create: bool) -> _Deletions | None:
 
 
 def _is_user_model(sender: type[models.Model]) -> bool:
-    return issubclass(sender, get_user_model()) and conf.forget_on_delete
+    user_model = get_user_model()
+    return (
+        sender._meta.concrete_model is user_model._meta.concrete_model
+        and conf.forget_on_delete
+    )
 
 
 def gather_deleted_user(
@@ -157,8 +161,10 @@ def forget_deleted_user(
 
 def _forget(users: list[_Deleted], using: str) -> None:
     actor = current_actor()
-    # Someone deleting their own account is not named in its records.
-    if actor is not None and any(user.pk == actor.pk for user in users):
+    # Someone deleting their own account is not named in its records. An actor
+    # may also be a name (a script's, say), which no deleted user has.
+    actor_pk = getattr(actor, "pk", None)
+    if actor_pk is not None and any(user.pk == actor_pk for user in users):
         actor = None
 
     identifiers: list[str] = []

@@ -316,3 +316,32 @@ def test_databases_without_a_known_upsert_record_and_reopen_through_the_orm(
     assert {i for i in recorded() if "@" in i} == set(emails)
     assert ForgetRequest.objects.get(source=Source.ADMIN).status == Status.PENDING
     assert ForgetRequest.objects.count() == 6
+
+
+def test_a_subclass_deleted_with_keep_parents_keeps_its_account_unforgotten(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from .proxyapp.models import Member
+
+    member = Member.objects.create(username="mo", email="mo@example.test")
+
+    member.delete(keep_parents=True)
+
+    assert User.objects.filter(username="mo").exists()
+    assert pureclarity.received == []
+    assert not ForgetRequest.objects.exists()
+
+
+def test_a_script_acting_under_a_name_is_named_as_who_asked(
+    pureclarity: LocalPureClarity,
+) -> None:
+    from pureclarity_gdpr.signals import acting_as
+
+    make_users(2)
+
+    with worker_mode(pureclarity), acting_as("nightly-cleanup"):
+        User.objects.all().delete()
+
+    assert set(ForgetRequest.objects.values_list("requested_by", flat=True)) == {
+        "nightly-cleanup"
+    }

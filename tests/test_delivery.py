@@ -265,6 +265,38 @@ def test_calls_go_on_while_an_outcome_is_being_written(
     assert sorted(result.succeeded) == sorted(recorded.to_deliver)
 
 
+def test_a_failed_write_ends_the_run_and_starts_no_more_calls(
+    pureclarity: LocalPureClarity, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.db import OperationalError
+
+    pureclarity.latency = 0.02
+    recorded = delivery.record(
+        [f"user{n}@example.test" for n in range(30)], source=Source.API
+    )
+
+    def failing_writer(outcomes: list[delivery.Outcome]) -> list[Status]:
+        raise OperationalError("deadlock")
+
+    monkeypatch.setattr(delivery, "_finish_all", failing_writer)
+    with (
+        override_settings(PURECLARITY_GDPR=gdpr_settings(pureclarity, MAX_IN_FLIGHT=2)),
+        pytest.raises(OperationalError),
+    ):
+        delivery.deliver(recorded.to_deliver)
+    sent = len(pureclarity.received)
+    # Were calls still started, all 30 would arrive well within this.
+    pureclarity.wait_for(30, timeout=0.5)
+    made = len(pureclarity.received)
+
+    # Nobody is left to record a call started now: only the two in flight may
+    # still arrive, and the requests never sent are pending again rather than
+    # claimed until their lease ends.
+    assert made <= sent + 2 < 30
+    pending = ForgetRequest.objects.filter(status=Status.PENDING).count()
+    assert pending >= 30 - made
+
+
 def test_secret_never_reaches_logs_or_rows(
     pureclarity: LocalPureClarity, caplog: pytest.LogCaptureFixture
 ) -> None:

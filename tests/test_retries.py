@@ -266,6 +266,9 @@ def test_rate_limit_spaces_the_calls(
     # exactly the pace's doing, whatever the load on the machine.
     frozen = SimpleNamespace(monotonic=lambda: 0.0, sleep=waits.append)
     monkeypatch.setattr(ratelimit, "time", frozen)
+    monkeypatch.setattr(
+        ratelimit, "_sleep", lambda seconds, wake: waits.append(seconds)
+    )
 
     paced = gdpr_settings(pureclarity, RATE_LIMIT=20, MAX_IN_FLIGHT=4)
     with override_settings(PURECLARITY_GDPR=paced):
@@ -320,6 +323,7 @@ def test_a_request_taken_over_is_not_counted_twice(
     answer = delivery._send(
         delivery.conf.store_view("default"), request.identifier, None
     )
+    assert answer is not None
     status = delivery._finish(claimed[0], answer, clock.now)
 
     assert status == Status.SENDING
@@ -345,3 +349,47 @@ def test_the_budget_bounds_a_hung_server(pureclarity: LocalPureClarity) -> None:
     assert result.deferred == [request.pk]
     request.refresh_from_db()
     assert request.status == Status.SENDING
+
+
+def test_an_answer_trickled_byte_by_byte_ends_within_the_read_timeout() -> None:
+    import socket
+    import threading
+
+    from pureclarity_gdpr import client
+    from pureclarity_gdpr.conf import StoreView
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    done = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+            # Each byte well inside the read timeout, the whole far beyond it.
+            while not done.wait(0.2):
+                try:
+                    conn.sendall(b"x")
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    view = StoreView(
+        name="default",
+        access_key="AK-TRICKLE",
+        secret_key="SK-TRICKLE",
+        base_url=f"http://127.0.0.1:{port}",
+    )
+    try:
+        answer = client.send_forget(view, "ana@example.test", (1.0, 1.0))
+    finally:
+        done.set()
+        listener.close()
+
+    # The whole body would have come after 20 s, with a 200: the call gives up on
+    # it after the read timeout instead, and is tried again later.
+    assert not answer.succeeded
+    assert answer.transient
+    assert answer.error == "PureClarity did not answer within 1 s."

@@ -135,8 +135,8 @@ def forget_in_pureclarity(
 
 
 def _requester(request: HttpRequest, deletes_requester: bool) -> Any:
-    # A requester deleted in the same transaction cannot be pointed to: the
-    # reference would break the foreign key the moment the deletion commits.
+    # Staff deleting their own account are being erased too: their name is not
+    # kept in the records of that deletion.
     return None if deletes_requester else request.user
 
 
