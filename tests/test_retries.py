@@ -393,3 +393,33 @@ def test_an_answer_trickled_byte_by_byte_ends_within_the_read_timeout() -> None:
     assert not answer.succeeded
     assert answer.transient
     assert answer.error == "PureClarity did not answer within 1 s."
+
+
+@pytest.mark.parametrize("ending", ["budget", "stop"])
+def test_calls_waiting_their_rate_limit_turn_are_not_made_once_the_run_ends(
+    pureclarity: LocalPureClarity, ending: str
+) -> None:
+    import threading
+
+    identifiers = [f"u{n}@example.test" for n in range(6)]
+    paced = gdpr_settings(pureclarity, RATE_LIMIT=2, MAX_IN_FLIGHT=4)
+    stop = threading.Event()
+    with override_settings(PURECLARITY_GDPR=paced):
+        recorded = delivery.record(identifiers, source=Source.API)
+        if ending == "budget":
+            result = delivery.deliver(recorded.to_deliver, budget=0.3)
+        else:
+            # Two calls a second: the first goes at once, the others wait.
+            threading.Timer(0.3, stop.set).start()
+            result = delivery.deliver(recorded.to_deliver, stop=stop)
+
+    made = len(pureclarity.received)
+    # One call went at once; those still waiting for their turn were never made,
+    # and their requests are pending again, not claimed until a lease ends.
+    assert made == 1
+    assert len(result.succeeded) == 1
+    assert sorted(result.deferred) == sorted(
+        pk for pk in recorded.to_deliver if pk not in result.succeeded
+    )
+    statuses = ForgetRequest.objects.values_list("status", flat=True)
+    assert sorted(statuses) == sorted([Status.SUCCEEDED] + [Status.PENDING] * 5)
