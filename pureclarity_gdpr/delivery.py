@@ -548,17 +548,11 @@ def _finish_all(outcomes: list[Outcome]) -> list[Status]:
     all of them keeps the database from becoming what limits the throughput.
     """
     now = clock()
-    written: list[tuple[ForgetRequest, dict[str, Any], int]] = []
-    # Rows are updated in open key order, as deletions insert them (see
-    # record_deleted_users), so the two never wait on each other in a cycle.
-    order = sorted(
-        range(len(outcomes)),
-        key=lambda i: (outcomes[i][0].open_key or "", outcomes[i][0].pk),
-    )
-    by_index: dict[int, tuple[ForgetRequest, dict[str, Any], int]] = {}
+    written = []
     with transaction.atomic():
-        for index in order:
-            request, answer, started_at = outcomes[index]
+        # Rows are updated in open key order, as deletions insert them (see
+        # record_deleted_users), so the two never wait on each other in a cycle.
+        for request, answer, started_at in sorted(outcomes, key=_lock_order):
             changes = _outcome(request, answer, now)
             changes.update(
                 attempts=request.attempts + 1,
@@ -570,8 +564,7 @@ def _finish_all(outcomes: list[Outcome]) -> list[Status]:
             still_ours = ForgetRequest.objects.filter(
                 pk=request.pk, claim_token=request.claim_token
             ).update(**changes)
-            by_index[index] = (request, changes, still_ours)
-        written = [by_index[index] for index in range(len(outcomes))]
+            written.append((request, changes, still_ours))
         # Each attempt happened whoever holds its request now: it is evidence.
         ForgetAttempt.objects.bulk_create(
             ForgetAttempt(
@@ -586,7 +579,13 @@ def _finish_all(outcomes: list[Outcome]) -> list[Status]:
             for request, answer, started_at in outcomes
         )
 
-    return [_after_write(*entry) for entry in written]
+    statuses = {entry[0].pk: _after_write(*entry) for entry in written}
+    return [statuses[request.pk] for request, _, _ in outcomes]
+
+
+def _lock_order(outcome: Outcome) -> tuple[str, int]:
+    request = outcome[0]
+    return (request.open_key or "", request.pk)
 
 
 def _after_write(

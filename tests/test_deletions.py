@@ -345,3 +345,18 @@ def test_a_script_acting_under_a_name_is_named_as_who_asked(
     assert set(ForgetRequest.objects.values_list("requested_by", flat=True)) == {
         "nightly-cleanup"
     }
+
+
+def test_a_deletion_inserts_its_requests_in_open_key_order(
+    pureclarity: LocalPureClarity,
+) -> None:
+    make_users(20)
+
+    with worker_mode(pureclarity):
+        User.objects.all().delete()
+
+    # Ids follow insertion: the rows were written, and their keys locked, in the
+    # order delivery writes outcomes in, so the two cannot deadlock.
+    keys = list(ForgetRequest.objects.order_by("id").values_list("open_key", flat=True))
+    assert len(keys) == 40
+    assert keys == sorted(keys)

@@ -497,3 +497,34 @@ def test_other_addresses_in_an_answer_are_scrubbed(
     (request,) = forget("ben@example.test")
 
     assert request.attempt_log.get().excerpt == "Conflicts with [email]"
+
+
+def test_outcomes_are_written_in_open_key_order_whatever_order_calls_end(
+    pureclarity: LocalPureClarity,
+) -> None:
+    import re
+
+    from django.test.utils import CaptureQueriesContext
+
+    recorded = delivery.record(
+        [f"user{n}@example.test" for n in range(5)], source=Source.API
+    )
+    claimed = delivery._claim(recorded.to_deliver, None, delivery.clock())
+    answer = delivery._send(delivery.conf.store_view("default"), "x@example.test", None)
+    assert answer is not None
+    by_key = sorted(claimed, key=lambda r: r.open_key or "")
+    # Calls that ended in the reverse of the order deletions lock rows in.
+    ended = list(reversed(by_key))
+
+    with CaptureQueriesContext(connection) as queries:
+        statuses = delivery._finish_all([(r, answer, delivery.clock()) for r in ended])
+
+    updated = [
+        int(match.group(1))
+        for q in queries.captured_queries
+        if q["sql"].startswith("UPDATE")
+        for match in [re.search(r"id[`\"]? = (\d+)", q["sql"])]
+        if match
+    ]
+    assert updated == [r.pk for r in by_key]
+    assert statuses == [Status.SUCCEEDED] * 5
